@@ -1,0 +1,204 @@
+// Package registry maps {app}/{stream} to live streams and hands out
+// reference-counted handles to them.
+//
+// The RTMP ingest acquires a stream as its Publisher; every HTTP-FLV request
+// acquires a Player before it does anything that can block. A stream is freed
+// exactly once, when its publisher and every player have released, in any
+// order. Release is idempotent, and a released handle returns ErrReleased
+// instead of touching the stream.
+//
+// When the publisher releases, the key is free at once for a new publisher,
+// while players of the old stream drain what they have queued and end.
+package registry
+
+import (
+	"errors"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/headwater-media/headwater/internal/stream"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotFound: no live stream under that key.
+	ErrNotFound = errors.New("stream not found")
+	// ErrStreamBusy: the key already has a publisher.
+	ErrStreamBusy = errors.New("stream already publishing")
+	// ErrReleased: the handle was released and may not touch the stream.
+	ErrReleased = errors.New("handle released")
+)
+
+// PublisherInfo describes a publisher for the API and logs.
+type PublisherInfo struct {
+	Remote  string
+	Encoder string // flashVer from connect, when sent
+	Query   string // the ?query of the publishing name, kept for auth
+}
+
+// Registry is the table of live streams. The zero value is not usable: call
+// New.
+type Registry struct {
+	cfg    stream.Config
+	nextID atomic.Uint64
+
+	// mu guards live, alive and every entry's refs, publisher and players.
+	// It is a leaf lock: nothing else is locked while it is held, and no
+	// stream method, callback or I/O runs under it.
+	mu    sync.Mutex
+	live    map[Key]*entry
+	alive   int // entries whose stream has not been freed
+	players int // player handles held, on live and ended streams
+}
+
+// entry is one stream object and its references. The stream may outlive
+// its place in live: after the publisher leaves, its players still hold it.
+type entry struct {
+	key     Key
+	id      uint64
+	s       *stream.Stream
+	started time.Time
+	pub     PublisherInfo
+	kick    func()
+
+	// guarded by Registry.mu
+	refs      int
+	published bool
+	players   map[*Player]struct{}
+}
+
+// New returns an empty registry whose streams use cfg.
+func New(cfg stream.Config) *Registry {
+	return &Registry{cfg: cfg, live: make(map[Key]*entry)}
+}
+
+// Publish makes the caller the publisher of key. kick, called without locks
+// held and possibly from another goroutine, must make the publisher's session
+// end (and so release the handle). It fails with ErrStreamBusy if key is live.
+func (r *Registry) Publish(key Key, info PublisherInfo, kick func()) (*Publisher, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.live[key]; ok {
+		return nil, ErrStreamBusy
+	}
+	e := &entry{
+		key:       key,
+		id:        r.nextID.Add(1),
+		s:         stream.New(r.cfg),
+		started:   time.Now(),
+		pub:       info,
+		kick:      kick,
+		refs:      1,
+		published: true,
+		players:   make(map[*Player]struct{}),
+	}
+	r.live[key] = e
+	r.alive++
+	return &Publisher{r: r, e: e}, nil
+}
+
+// Play acquires a player handle on the live stream under key, or fails with
+// ErrNotFound. The handle holds the stream until Release.
+func (r *Registry) Play(key Key, remote string) (*Player, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.live[key]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	p := &Player{r: r, e: e, id: r.nextID.Add(1), remote: remote, started: time.Now()}
+	e.refs++
+	e.players[p] = struct{}{}
+	r.players++
+	return p, nil
+}
+
+// Kick ends the publisher of key (its players end after draining), or
+// returns ErrNotFound.
+func (r *Registry) Kick(key Key) error {
+	r.mu.Lock()
+	e, ok := r.live[key]
+	r.mu.Unlock()
+	if !ok {
+		return ErrNotFound
+	}
+	if e.kick != nil {
+		e.kick()
+	}
+	return nil
+}
+
+// release drops one reference. The publisher's release also ends the stream
+// and frees the key; the last release frees the stream.
+func (r *Registry) release(e *entry, player *Player) {
+	r.mu.Lock()
+	unpublish := false
+	if player != nil {
+		delete(e.players, player)
+		r.players--
+	} else {
+		unpublish = e.published
+		e.published = false
+		if r.live[e.key] == e {
+			delete(r.live, e.key)
+		}
+	}
+	e.refs--
+	free := e.refs == 0
+	if free {
+		r.alive--
+	}
+	r.mu.Unlock()
+
+	if unpublish {
+		e.s.End()
+	}
+	if free {
+		e.s.Free()
+	}
+}
+
+// Stats is a snapshot of the registry's counts.
+type Stats struct {
+	Streams    int // live keys (with a publisher)
+	Publishers int
+	Players    int // player handles held, on live and ended streams
+	Alive      int // stream objects not yet freed
+}
+
+// Stats returns the current counts.
+func (r *Registry) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Stats{Streams: len(r.live), Publishers: len(r.live), Players: r.players, Alive: r.alive}
+}
+
+// StreamInfo describes one live stream for the API.
+type StreamInfo struct {
+	Key       Key
+	ID        uint64
+	Started   time.Time
+	Publisher PublisherInfo
+	Players   int
+	BytesIn   uint64
+	Dropped   uint64
+}
+
+// Streams returns the live streams sorted by key.
+func (r *Registry) Streams() []StreamInfo {
+	r.mu.Lock()
+	out := make([]StreamInfo, 0, len(r.live))
+	streams := make([]*stream.Stream, 0, len(r.live))
+	for _, e := range r.live {
+		out = append(out, StreamInfo{Key: e.key, ID: e.id, Started: e.started, Publisher: e.pub, Players: len(e.players)})
+		streams = append(streams, e.s)
+	}
+	r.mu.Unlock()
+	for i, s := range streams {
+		out[i].BytesIn, out[i].Dropped = s.BytesIn(), s.FramesDropped()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
+	return out
+}

@@ -1,0 +1,204 @@
+package stream
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Subscriber is one consumer's bounded queue of tags. The stream pushes into
+// it without blocking; the consumer's writer drains it with Next. When the
+// queue overflows (bytes or media duration), everything but headers is
+// dropped and the subscriber skips ahead to the next keyframe.
+type Subscriber struct {
+	s    *Stream
+	wake chan struct{} // capacity 1: a pending wake-up for Next
+
+	// mu guards every field below it. Taken after Stream.mu (push is
+	// called with Stream.mu held); never held across I/O.
+	mu       sync.Mutex
+	q        []*Tag
+	qBytes   int
+	qFirstTS uint32 // timestamp of the oldest queued media tag
+	qMedia   bool   // q holds at least one media (non-header) tag
+	waitKey  bool   // skipping until the next resync point
+	started  bool   // the join batch was queued; tracks are known
+	audio    bool
+	video    bool
+	ended    bool
+	closed   bool
+
+	// out
+	dropped atomic.Uint64
+}
+
+func newSubscriber(s *Stream) *Subscriber {
+	return &Subscriber{s: s, wake: make(chan struct{}, 1)}
+}
+
+// Dropped returns the number of frames dropped because this subscriber was
+// too slow.
+func (sub *Subscriber) Dropped() uint64 { return sub.dropped.Load() }
+
+// Tracks reports the tracks the stream had when this subscriber started.
+// It is valid once Next has returned tags.
+func (sub *Subscriber) Tracks() (audio, video bool) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.audio, sub.video
+}
+
+// Ended reports whether the stream has ended; Next still returns what is
+// queued before it reports ErrEnded.
+func (sub *Subscriber) Ended() bool {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.ended
+}
+
+// Next appends every queued tag to dst and returns it. It blocks until there
+// is at least one tag, the stream ends (ErrEnded, after the queue has been
+// drained), the subscriber is closed (ErrClosed) or ctx is done.
+func (sub *Subscriber) Next(ctx context.Context, dst []*Tag) ([]*Tag, error) {
+	for {
+		sub.mu.Lock()
+		switch {
+		case sub.closed:
+			sub.mu.Unlock()
+			return dst, ErrClosed
+		case len(sub.q) > 0:
+			dst = append(dst, sub.q...)
+			clear(sub.q)
+			sub.q = sub.q[:0]
+			sub.qBytes, sub.qMedia = 0, false
+			sub.mu.Unlock()
+			return dst, nil
+		case sub.ended:
+			sub.mu.Unlock()
+			return dst, ErrEnded
+		}
+		sub.mu.Unlock()
+		select {
+		case <-sub.wake:
+		case <-ctx.Done():
+			return dst, ctx.Err()
+		}
+	}
+}
+
+// start queues the join batch. Called with Stream.mu held.
+func (sub *Subscriber) start(audio, video bool, join []*Tag, waitKey bool) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.closed || sub.ended || sub.started {
+		return
+	}
+	sub.started, sub.audio, sub.video, sub.waitKey = true, audio, video, waitKey
+	for _, t := range join {
+		sub.appendLocked(t)
+	}
+	sub.notify()
+}
+
+// push queues one live tag without blocking. Called with Stream.mu held.
+func (sub *Subscriber) push(t *Tag) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.closed || sub.ended || !sub.started {
+		return
+	}
+	if !t.Header && sub.waitKey {
+		if !sub.resyncPoint(t) {
+			sub.drop(1)
+			return
+		}
+		sub.waitKey = false
+	}
+	if !t.Header && sub.overflowLocked(t) {
+		// Too far behind: keep only headers, skip to the next keyframe.
+		kept, n := sub.q[:0], 0
+		for _, q := range sub.q {
+			if q.Header {
+				kept = append(kept, q)
+			} else {
+				n++
+			}
+		}
+		clear(sub.q[len(kept):])
+		sub.q = kept
+		sub.qBytes, sub.qMedia = 0, false
+		for _, q := range kept {
+			sub.qBytes += len(q.Data)
+		}
+		sub.drop(n)
+		if !sub.resyncPoint(t) {
+			sub.waitKey = true
+			sub.drop(1)
+			sub.notify()
+			return
+		}
+	}
+	sub.appendLocked(t)
+	sub.notify()
+}
+
+func (sub *Subscriber) appendLocked(t *Tag) {
+	if !t.Header && !sub.qMedia {
+		sub.qFirstTS, sub.qMedia = t.Timestamp, true
+	}
+	sub.q = append(sub.q, t)
+	sub.qBytes += len(t.Data)
+}
+
+func (sub *Subscriber) overflowLocked(t *Tag) bool {
+	cfg := &sub.s.cfg
+	if cfg.QueueBytes > 0 && sub.qBytes+len(t.Data) > cfg.QueueBytes {
+		return true
+	}
+	if cfg.QueueDuration > 0 && sub.qMedia && t.Timestamp > sub.qFirstTS &&
+		time.Duration(t.Timestamp-sub.qFirstTS)*time.Millisecond > cfg.QueueDuration {
+		return true
+	}
+	return false
+}
+
+// resyncPoint reports whether a player can resume at t after dropping.
+func (sub *Subscriber) resyncPoint(t *Tag) bool {
+	if sub.video {
+		return t.Keyframe
+	}
+	return true
+}
+
+func (sub *Subscriber) drop(n int) {
+	if n == 0 {
+		return
+	}
+	sub.dropped.Add(uint64(n))
+	sub.s.dropped(n)
+}
+
+// notify wakes Next without blocking; a wake-up already pending suffices.
+func (sub *Subscriber) notify() {
+	select {
+	case sub.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (sub *Subscriber) end() {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	sub.ended = true
+	sub.notify()
+}
+
+func (sub *Subscriber) close() {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	sub.closed = true
+	clear(sub.q)
+	sub.q, sub.qBytes = nil, 0
+	sub.notify()
+}
