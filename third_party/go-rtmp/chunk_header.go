@@ -11,6 +11,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"github.com/pkg/errors"
 )
 
 type chunkBasicHeader struct {
@@ -84,6 +86,11 @@ type chunkMessageHeader struct {
 	messageLength   uint32 // fmt = 0 | 1
 	messageTypeID   byte   // fmt = 0 | 1
 	messageStreamID uint32 // fmt = 0
+
+	// Whether the latest fmt 0|1|2 header had the extended timestamp field, and its value.
+	// Type 3 chunks following such a header have the same field (5.3.1.3).
+	extendedTimestamp      bool   // fmt = 0 | 1 | 2 | 3
+	extendedTimestampValue uint32 // fmt = 0 | 1 | 2 | 3
 }
 
 func decodeChunkMessageHeader(r io.Reader, fmt byte, buf []byte, mh *chunkMessageHeader) error {
@@ -105,12 +112,14 @@ func decodeChunkMessageHeader(r io.Reader, fmt byte, buf []byte, mh *chunkMessag
 		mh.messageTypeID = buf[6]                                  // 8bits
 		mh.messageStreamID = binary.LittleEndian.Uint32(buf[7:11]) // 32bits
 
-		if mh.timestamp == 0xffffff {
+		mh.extendedTimestamp = mh.timestamp == 0xffffff
+		if mh.extendedTimestamp {
 			_, err := io.ReadAtLeast(r, cache32bits, 4)
 			if err != nil {
 				return err
 			}
 			mh.timestamp = binary.BigEndian.Uint32(cache32bits)
+			mh.extendedTimestampValue = mh.timestamp
 		}
 
 	case 1:
@@ -124,12 +133,14 @@ func decodeChunkMessageHeader(r io.Reader, fmt byte, buf []byte, mh *chunkMessag
 		mh.messageLength = binary.BigEndian.Uint32(cache32bits)
 		mh.messageTypeID = buf[6] // 8bits
 
-		if mh.timestampDelta == 0xffffff {
+		mh.extendedTimestamp = mh.timestampDelta == 0xffffff
+		if mh.extendedTimestamp {
 			_, err := io.ReadAtLeast(r, cache32bits, 4)
 			if err != nil {
 				return err
 			}
 			mh.timestampDelta = binary.BigEndian.Uint32(cache32bits)
+			mh.extendedTimestampValue = mh.timestampDelta
 		}
 
 	case 2:
@@ -140,19 +151,29 @@ func decodeChunkMessageHeader(r io.Reader, fmt byte, buf []byte, mh *chunkMessag
 		copy(cache32bits[1:], buf[0:3]) // 24bits BE
 		mh.timestampDelta = binary.BigEndian.Uint32(cache32bits)
 
-		if mh.timestampDelta == 0xffffff {
+		mh.extendedTimestamp = mh.timestampDelta == 0xffffff
+		if mh.extendedTimestamp {
 			_, err := io.ReadAtLeast(r, cache32bits, 4)
 			if err != nil {
 				return err
 			}
 			mh.timestampDelta = binary.BigEndian.Uint32(cache32bits)
+			mh.extendedTimestampValue = mh.timestampDelta
 		}
 
 	case 3:
-		// DO NOTHING
+		// The field is present when the preceding header has it (5.3.1.3).
+		// mh.extendedTimestamp must be inherited from the preceding header by a caller.
+		if mh.extendedTimestamp {
+			_, err := io.ReadAtLeast(r, cache32bits, 4)
+			if err != nil {
+				return err
+			}
+			mh.extendedTimestampValue = binary.BigEndian.Uint32(cache32bits)
+		}
 
 	default:
-		panic("Unexpected fmt")
+		return errors.Errorf("Unexpected fmt: %d", fmt)
 	}
 
 	return nil
@@ -229,10 +250,17 @@ func encodeChunkMessageHeader(w io.Writer, fmt byte, mh *chunkMessageHeader) err
 		return err
 
 	case 3:
-		// DO NOTHING
-		return nil
+		// The field is present when the preceding header has it (5.3.1.3)
+		if !mh.extendedTimestamp {
+			return nil
+		}
+
+		binary.BigEndian.PutUint32(buf[0:4], mh.extendedTimestampValue)
+
+		_, err := w.Write(buf[:4]) // TODO: should check length?
+		return err
 
 	default:
-		panic("Unexpected fmt")
+		return errors.Errorf("Unexpected fmt: %d", fmt)
 	}
 }

@@ -248,6 +248,9 @@ func TestChunkMessageHeader(t *testing.T) {
 				messageLength:   extendedBoundary.messageLength,
 				messageTypeID:   extendedBoundary.messageTypeID,
 				messageStreamID: extendedBoundary.messageStreamID,
+
+				extendedTimestamp:      true,
+				extendedTimestampValue: extendedBoundary.timestamp,
 			},
 			binary: []byte{
 				// Timestamp MARKER(BigEndian, 24bits)
@@ -269,6 +272,9 @@ func TestChunkMessageHeader(t *testing.T) {
 				timestampDelta: extendedBoundary.timestampDelta,
 				messageLength:  extendedBoundary.messageLength,
 				messageTypeID:  extendedBoundary.messageTypeID,
+
+				extendedTimestamp:      true,
+				extendedTimestampValue: extendedBoundary.timestampDelta,
 			},
 			binary: []byte{
 				// Timestamp Delta MARKER(BigEndian, 24bits)
@@ -286,6 +292,9 @@ func TestChunkMessageHeader(t *testing.T) {
 			fmt:  2,
 			value: &chunkMessageHeader{
 				timestampDelta: extendedBoundary.timestampDelta,
+
+				extendedTimestamp:      true,
+				extendedTimestampValue: extendedBoundary.timestampDelta,
 			},
 			binary: []byte{
 				// Timestamp Delta MARKER(BigEndian, 24bits)
@@ -303,6 +312,9 @@ func TestChunkMessageHeader(t *testing.T) {
 				messageLength:   extended.messageLength,
 				messageTypeID:   extended.messageTypeID,
 				messageStreamID: extended.messageStreamID,
+
+				extendedTimestamp:      true,
+				extendedTimestampValue: extended.timestamp,
 			},
 			binary: []byte{
 				// Timestamp MARKER(BigEndian, 24bits)
@@ -324,6 +336,9 @@ func TestChunkMessageHeader(t *testing.T) {
 				timestampDelta: extended.timestampDelta,
 				messageLength:  extended.messageLength,
 				messageTypeID:  extended.messageTypeID,
+
+				extendedTimestamp:      true,
+				extendedTimestampValue: extended.timestampDelta,
 			},
 			binary: []byte{
 				// Timestamp Delta MARKER(BigEndian, 24bits)
@@ -341,6 +356,9 @@ func TestChunkMessageHeader(t *testing.T) {
 			fmt:  2,
 			value: &chunkMessageHeader{
 				timestampDelta: extended.timestampDelta,
+
+				extendedTimestamp:      true,
+				extendedTimestampValue: extended.timestampDelta,
 			},
 			binary: []byte{
 				// Timestamp Delta MARKER(BigEndian, 24bits)
@@ -387,5 +405,35 @@ func TestChunkMessageHeader(t *testing.T) {
 				require.Equal(t, tc.value, &mh)
 			})
 		}
+	})
+}
+
+func TestChunkMessageHeaderType3ExtendedTimestamp(t *testing.T) {
+	// Type 3 chunks have the extended timestamp field when the preceding header has it (5.3.1.3)
+	value := &chunkMessageHeader{
+		extendedTimestamp:      true,
+		extendedTimestampValue: 16777216,
+	}
+	binary := []byte{
+		// ExtendTimestamp 16777216(BigEndian, 32bits)
+		0x01, 0x00, 0x00, 0x00,
+	}
+
+	t.Run("Encode", func(t *testing.T) {
+		buf := new(bytes.Buffer)
+		err := encodeChunkMessageHeader(buf, 3, value)
+		require.Nil(t, err)
+		require.Equal(t, binary, buf.Bytes())
+	})
+
+	t.Run("Decode", func(t *testing.T) {
+		r := bytes.NewReader(binary)
+		mh := chunkMessageHeader{
+			extendedTimestamp: true, // inherited from the preceding header
+		}
+		err := decodeChunkMessageHeader(r, 3, nil, &mh)
+		require.Nil(t, err)
+		require.Equal(t, value, &mh)
+		require.Equal(t, 0, r.Len())
 	})
 }

@@ -21,10 +21,16 @@ type ChunkStreamReader struct {
 	messageTypeID   byte
 	messageStreamID uint32
 
-	buf       bytes.Buffer
-	completed bool
+	buf          bytes.Buffer
+	completed    bool
+	partialBytes uint32 // Length accounted to ChunkStreamer.partialBytes
 }
 
 func (r *ChunkStreamReader) Read(b []byte) (int, error) {
 	return r.buf.Read(b)
+}
+
+// Len returns the number of unread bytes of the message.
+func (r *ChunkStreamReader) Len() int {
+	return r.buf.Len()
 }

@@ -8,6 +8,7 @@
 package rtmp
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"math"
@@ -23,6 +24,9 @@ import (
 const ctrlMsgChunkStreamID = 2
 
 const maxWriterQueueSize = 64
+
+// A reader buffer larger than this is dropped instead of reused when a next message starts
+const maxRetainedReaderBufferSize = 64 * 1024
 
 type ChunkMessage struct {
 	StreamID uint32
@@ -49,6 +53,9 @@ type ChunkStreamer struct {
 	done chan struct{}
 
 	controlStreamWriter func(chunkStreamID int, timestamp uint32, msg message.Message) error
+
+	partialBytes    uint64             // Total announced length of messages which are not completed yet
+	completedReader *ChunkStreamReader // A reader which has completed a message at the last
 
 	cacheBuffer []byte
 	config      *StreamControlStateConfig
@@ -194,22 +201,47 @@ func (cs *ChunkStreamer) Close() error {
 
 // returns nil reader when chunk is fragmented.
 func (cs *ChunkStreamer) readChunk() (*ChunkStreamReader, error) {
+	// The last completed message has been handled. Do not retain a large buffer for it.
+	if r := cs.completedReader; r != nil {
+		cs.completedReader = nil
+		if r.buf.Cap() > maxRetainedReaderBufferSize {
+			r.buf = bytes.Buffer{}
+		}
+	}
+
 	var bh chunkBasicHeader
 	if err := decodeChunkBasicHeader(cs.r, cs.cacheBuffer, &bh); err != nil {
 		return nil, err
 	}
 	//cs.logger.Debugf("(READ) BasicHeader = %+v", bh)
 
+	reader, err := cs.prepareChunkReader(bh.chunkStreamID)
+	if err != nil {
+		return nil, errors.Wrapf(err, "Failed to prepare chunk reader")
+	}
+
 	var mh chunkMessageHeader
+	if bh.fmt == 3 {
+		// Type 3 chunks have the extended timestamp field when the preceding header has it (5.3.1.3)
+		mh.extendedTimestamp = reader.messageHeader.extendedTimestamp
+	}
 	if err := decodeChunkMessageHeader(cs.r, bh.fmt, cs.cacheBuffer, &mh); err != nil {
 		return nil, err
 	}
 	//cs.logger.Debugf("(READ) MessageHeader = %+v", mh)
 
-	reader, err := cs.prepareChunkReader(bh.chunkStreamID)
-	if err != nil {
-		return nil, errors.Wrapf(err, "Failed to prepare chunk reader")
+	if bh.fmt == 0 || bh.fmt == 1 {
+		if limit := cs.config.MaxMessageSize; limit > 0 && mh.messageLength > limit {
+			return nil, errors.Wrapf(
+				ErrMessageTooLarge,
+				"ChunkStreamID = %d, MessageLength = %d, Limit = %d",
+				bh.chunkStreamID,
+				mh.messageLength,
+				limit,
+			)
+		}
 	}
+
 	if reader.completed {
 		reader.buf.Reset()
 		reader.completed = false
@@ -238,14 +270,23 @@ func (cs *ChunkStreamer) readChunk() (*ChunkStreamReader, error) {
 		// DO NOTHING
 
 	default:
-		panic("unsupported chunk") // TODO: fix
+		return nil, errors.Errorf("Unexpected fmt: %d", bh.fmt)
 	}
 
 	//cs.logger.Debugf("(READ) MessageLength = %d, Current = %d", reader.messageLength, reader.buf.Len())
 
 	expectLen := int(reader.messageLength) - reader.buf.Len()
-	if expectLen <= 0 {
-		panic("invalid state") // TODO fix
+	if expectLen < 0 {
+		return nil, errors.Errorf(
+			"Invalid message length: ChunkStreamID = %d, MessageLength = %d, Received = %d",
+			bh.chunkStreamID,
+			reader.messageLength,
+			reader.buf.Len(),
+		)
+	}
+
+	if err := cs.accountPartialBytes(reader); err != nil {
+		return nil, err
 	}
 
 	if uint32(expectLen) > cs.peerState.chunkSize {
@@ -253,9 +294,11 @@ func (cs *ChunkStreamer) readChunk() (*ChunkStreamReader, error) {
 	}
 	//cs.logger.Debugf("(READ) Length = %d", expectLen)
 
-	lr := io.LimitReader(cs.r, int64(expectLen))
-	if _, err := io.CopyBuffer(&reader.buf, lr, cs.cacheBuffer); err != nil {
-		return nil, err
+	if expectLen > 0 { // A message whose length is 0 has no payload
+		lr := io.LimitReader(cs.r, int64(expectLen))
+		if _, err := io.CopyBuffer(&reader.buf, lr, cs.cacheBuffer); err != nil {
+			return nil, err
+		}
 	}
 	//cs.logger.Debugf("(READ) Buffer: %+v", reader.buf.Bytes())
 
@@ -268,7 +311,38 @@ func (cs *ChunkStreamer) readChunk() (*ChunkStreamReader, error) {
 	reader.timestamp += reader.timestampDelta
 	reader.completed = true
 
+	cs.releasePartialBytes(reader)
+	cs.completedReader = reader
+
 	return reader, nil
+}
+
+// accountPartialBytes Accounts the announced length of a message which is being read
+func (cs *ChunkStreamer) accountPartialBytes(reader *ChunkStreamReader) error {
+	if reader.partialBytes == reader.messageLength {
+		return nil
+	}
+
+	cs.partialBytes -= uint64(reader.partialBytes)
+	cs.partialBytes += uint64(reader.messageLength)
+	reader.partialBytes = reader.messageLength
+
+	if limit := cs.config.MaxPartialBytes; limit > 0 && cs.partialBytes > uint64(limit) {
+		return errors.Wrapf(
+			ErrPartialBytesLimit,
+			"ChunkStreamID = %d, PartialBytes = %d, Limit = %d",
+			reader.basicHeader.chunkStreamID,
+			cs.partialBytes,
+			limit,
+		)
+	}
+
+	return nil
+}
+
+func (cs *ChunkStreamer) releasePartialBytes(reader *ChunkStreamReader) {
+	cs.partialBytes -= uint64(reader.partialBytes)
+	reader.partialBytes = 0
 }
 
 func (cs *ChunkStreamer) writeChunk(writer *ChunkStreamWriter) (bool, error) {
@@ -334,6 +408,16 @@ func (cs *ChunkStreamer) updateWriterHeader(writer *ChunkStreamWriter) {
 		writer.messageHeader.messageStreamID = writer.messageStreamID
 	}
 	writer.basicHeader.fmt = fmt
+
+	// Type 3 chunks inherit the extended timestamp field of the preceding header (5.3.1.3)
+	switch fmt {
+	case 0:
+		writer.messageHeader.extendedTimestamp = writer.messageHeader.timestamp >= 0xffffff
+		writer.messageHeader.extendedTimestampValue = writer.messageHeader.timestamp
+	case 1, 2:
+		writer.messageHeader.extendedTimestamp = writer.messageHeader.timestampDelta >= 0xffffff
+		writer.messageHeader.extendedTimestampValue = writer.messageHeader.timestampDelta
+	}
 }
 
 func (cs *ChunkStreamer) waitWriters() {

@@ -38,8 +38,15 @@ type StreamControlStateConfig struct {
 	DefaultBandwidthLimitType  message.LimitType
 	MaxBandwidthWindowSize     int32
 
+	// MaxMessageSize limits the length of messages announced by a peer.
+	// A larger one is rejected with ErrMessageTooLarge.
 	MaxMessageSize    uint32
 	MaxMessageStreams int
+
+	// MaxPartialBytes limits the total announced length of messages which are started
+	// but not completed yet across all chunk streams of a connection.
+	// It should not be less than MaxMessageSize. 0 means unlimited.
+	MaxPartialBytes uint32
 }
 
 func (cb *StreamControlStateConfig) normalize() *StreamControlStateConfig {

@@ -17,6 +17,54 @@ import (
 
 var ErrClosed = errors.New("Server is closed")
 
+// ErrHandshake is matched (by errors.Is) by errors caused by a failure of the handshake.
+var ErrHandshake = errors.New("Failed to handshake")
+
+// ErrMessageTooLarge is returned when a peer announces a message larger than StreamControlStateConfig.MaxMessageSize.
+var ErrMessageTooLarge = errors.New("Message is too large")
+
+// ErrPartialBytesLimit is returned when a total length of incomplete messages exceeds StreamControlStateConfig.MaxPartialBytes.
+var ErrPartialBytesLimit = errors.New("Partial messages limit exceeded")
+
+type handshakeError struct {
+	err error
+}
+
+func (err *handshakeError) Error() string {
+	return fmt.Sprintf("Failed to handshake: %v", err.err)
+}
+
+func (err *handshakeError) Unwrap() error {
+	return err.err
+}
+
+func (err *handshakeError) Is(target error) bool {
+	return target == ErrHandshake
+}
+
+// StatusError is returned by Handler.OnPublish / OnPlay to choose the onStatus code sent to the peer.
+type StatusError struct {
+	Code        message.NetStreamOnStatusCode
+	Description string
+	Err         error
+}
+
+func (err *StatusError) Error() string {
+	if err.Err == nil {
+		return fmt.Sprintf("Status error: Code = %s, Description = %s", err.Code, err.Description)
+	}
+	return fmt.Sprintf(
+		"Status error: Code = %s, Description = %s, Err = %v",
+		err.Code,
+		err.Description,
+		err.Err,
+	)
+}
+
+func (err *StatusError) Unwrap() error {
+	return err.Err
+}
+
 type ConnectRejectedError struct {
 	TransactionID int64
 	Result        *message.NetConnectionConnectResult

@@ -105,19 +105,38 @@ func (srv *Server) getDoneChLocked() chan struct{} {
 }
 
 func (srv *Server) handleConn(conn net.Conn) {
+	c, err := srv.serveConn(conn)
+	if err != nil {
+		c.logger.Errorf("Server closed by error: Err = %+v", err)
+		return
+	}
+	c.logger.Infof("Server closed")
+}
+
+// ServeConn Serves an accepted connection in the caller's goroutine until the connection is closed.
+// The connection is closed and the internal writer goroutine has exited when this function returns.
+// It returns nil when the peer closed the connection cleanly (io.EOF).
+// An error caused by a failure of the handshake satisfies errors.Is(err, ErrHandshake).
+func (srv *Server) ServeConn(conn net.Conn) error {
+	_, err := srv.serveConn(conn)
+	return err
+}
+
+func (srv *Server) serveConn(conn net.Conn) (*Conn, error) {
 	userConn, connConfig := srv.config.OnConnect(conn)
 
 	c := newConn(userConn, connConfig)
 	sc := &serverConn{
 		conn: c,
 	}
-	defer sc.Close()
 
-	if err := sc.Serve(); err != nil {
-		if err == io.EOF {
-			c.logger.Infof("Server closed")
-			return
-		}
-		c.logger.Errorf("Server closed by error: Err = %+v", err)
+	err := sc.Serve()
+
+	_ = sc.Close()
+	<-c.streamer.Done() // Wait for the writer loop
+
+	if err == io.EOF {
+		return c, nil
 	}
+	return c, err
 }

@@ -28,7 +28,7 @@ func (sc *serverConn) Serve() error {
 	if err := handshake.HandshakeWithClient(sc.conn.rwc, sc.conn.rwc, &handshake.Config{
 		SkipHandshakeVerification: sc.conn.config.SkipHandshakeVerification,
 	}); err != nil {
-		return errors.Wrap(err, "Failed to handshake")
+		return errors.WithStack(&handshakeError{err: err})
 	}
 
 	ctrlStream, err := sc.conn.streams.Create(ControlStreamID)

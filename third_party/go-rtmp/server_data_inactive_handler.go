@@ -59,8 +59,7 @@ func (h *serverDataInactiveHandler) onCommand(
 			StreamID: h.sh.stream.streamID,
 		}
 		if err := h.sh.stream.userHandler().OnPublish(streamCtx, timestamp, cmd); err != nil {
-			// TODO: Support message.NetStreamOnStatusCodePublishBadName
-			result := h.newOnStatus(message.NetStreamOnStatusCodePublishFailed, "Publish failed.")
+			result := h.newOnStatusFromError(err, message.NetStreamOnStatusCodePublishFailed, "Publish failed.")
 
 			l.Infof("Reject a Publish request: Response = %#v, Err = %+v", result, err)
 			if err1 := h.sh.stream.NotifyStatus(chunkStreamID, timestamp, result); err1 != nil {
@@ -87,7 +86,7 @@ func (h *serverDataInactiveHandler) onCommand(
 			StreamID: h.sh.stream.streamID,
 		}
 		if err := h.sh.stream.userHandler().OnPlay(streamCtx, timestamp, cmd); err != nil {
-			result := h.newOnStatus(message.NetStreamOnStatusCodePlayFailed, "Play failed.")
+			result := h.newOnStatusFromError(err, message.NetStreamOnStatusCodePlayFailed, "Play failed.")
 
 			l.Infof("Reject a Play request: Response = %#v, Err = %+v", result, err)
 			if err1 := h.sh.stream.NotifyStatus(chunkStreamID, timestamp, result); err1 != nil {
@@ -130,6 +129,35 @@ func (h *serverDataInactiveHandler) newOnStatus(
 	return &message.NetStreamOnStatus{
 		InfoObject: message.NetStreamOnStatusInfoObject{
 			Level:       level,
+			Code:        code,
+			Description: description,
+		},
+	}
+}
+
+// newOnStatusFromError Makes an error status. A code and a description of StatusError are used if err has it.
+func (h *serverDataInactiveHandler) newOnStatusFromError(
+	err error,
+	defaultCode message.NetStreamOnStatusCode,
+	defaultDescription string,
+) *message.NetStreamOnStatus {
+	var statusErr *StatusError
+	if !errors.As(err, &statusErr) {
+		return h.newOnStatus(defaultCode, defaultDescription)
+	}
+
+	code := statusErr.Code
+	if code == "" {
+		code = defaultCode
+	}
+	description := statusErr.Description
+	if description == "" {
+		description = defaultDescription
+	}
+
+	return &message.NetStreamOnStatus{
+		InfoObject: message.NetStreamOnStatusInfoObject{
+			Level:       message.NetStreamOnStatusLevelError,
 			Code:        code,
 			Description: description,
 		},
