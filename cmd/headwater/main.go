@@ -1,0 +1,138 @@
+// Command headwater is a live-streaming origin: RTMP in, HTTP-FLV out.
+//
+// Usage:
+//
+//	headwater [flags]
+//
+// With no flags it serves RTMP on :1935 and HTTP on :8080. Flags override
+// the optional YAML config file; run with -h for the list.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/headwater-media/headwater/internal/config"
+	"github.com/headwater-media/headwater/internal/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, showVersion, code := parse(args, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
+	if showVersion {
+		fmt.Fprintln(stdout, "headwater", version)
+		return 0
+	}
+	log := newLogger(cfg.Log, stderr)
+	srv := server.New(cfg, log)
+	if err := srv.Start(); err != nil {
+		log.Error().Err(err).Msg("cannot start")
+		return 1
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	sig := <-sigs
+	signal.Stop(sigs)
+	log.Info().Str("signal", sig.String()).Msg("shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), 4500*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn().Err(err).Msg("shutdown incomplete")
+	}
+	log.Info().Msg("bye")
+	return 0
+}
+
+// parse reads flags and the config file. code is -1 to go on, otherwise the
+// exit code: 0 after -h, 2 for bad flags or a bad config.
+func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, showVersion bool, code int) {
+	fs := flag.NewFlagSet("headwater", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := config.Default()
+	var (
+		configFile = fs.String("config", "", "YAML config `file`; flags override it")
+		rtmpAddr   = fs.String("rtmp-addr", def.RTMP.Addr, "RTMP listen `address`")
+		httpAddr   = fs.String("http-addr", def.HTTP.Addr, "HTTP listen `address` (HTTP-FLV, API, metrics)")
+		logLevel   = fs.String("log-level", def.Log.Level, "log `level`: trace, debug, info, warn, error")
+		logFormat  = fs.String("log-format", def.Log.Format, "log `format`: console or json")
+		version    = fs.Bool("version", false, "print the version and exit")
+	)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "headwater %s: live-streaming origin, RTMP in, HTTP-FLV out\n\n", versionString())
+		fmt.Fprintf(fs.Output(), "Usage: headwater [flags]   (--flag works as well as -flag)\n\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\nPublish: rtmp://HOST:1935/{app}/{stream}   Play: http://HOST:8080/{app}/{stream}.flv\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, false, 0
+		}
+		return cfg, false, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "headwater: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return cfg, false, 2
+	}
+	if *version {
+		return cfg, true, -1
+	}
+	cfg = def
+	if *configFile != "" {
+		var err error
+		if cfg, err = config.Load(*configFile); err != nil {
+			fmt.Fprintf(stderr, "headwater: config: %v\n", err)
+			return cfg, false, 2
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "rtmp-addr":
+			cfg.RTMP.Addr = *rtmpAddr
+		case "http-addr":
+			cfg.HTTP.Addr = *httpAddr
+		case "log-level":
+			cfg.Log.Level = *logLevel
+		case "log-format":
+			cfg.Log.Format = *logFormat
+		}
+	})
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "headwater: %v\n", err)
+		return cfg, false, 2
+	}
+	_ = stdout
+	return cfg, false, -1
+}
+
+func versionString() string { return version }
+
+func newLogger(c config.Log, w io.Writer) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	if c.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}

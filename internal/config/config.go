@@ -1,0 +1,156 @@
+// Package config is headwater's configuration: embedded defaults, an
+// optional YAML file, then command-line flags on top.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration. Every field has a default; see
+// Default and docs in README.md.
+type Config struct {
+	RTMP   RTMP   `yaml:"rtmp"`
+	HTTP   HTTP   `yaml:"http"`
+	Stream Stream `yaml:"stream"`
+	Log    Log    `yaml:"log"`
+}
+
+// RTMP configures the publishing side.
+type RTMP struct {
+	Addr             string        `yaml:"addr"`
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	ReadTimeout      time.Duration `yaml:"read_timeout"`
+	MediaTimeout     time.Duration `yaml:"media_timeout"`
+	WriteTimeout     time.Duration `yaml:"write_timeout"`
+	MaxConns         int           `yaml:"max_conns"`
+	MaxMessageSize   uint32        `yaml:"max_message_size"`
+	MaxPartialBytes  uint32        `yaml:"max_partial_bytes"`
+	MaxChunkStreams  int           `yaml:"max_chunk_streams"`
+}
+
+// HTTP configures players, the API and metrics.
+type HTTP struct {
+	Addr         string        `yaml:"addr"`
+	MaxConns     int           `yaml:"max_conns"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+}
+
+// Stream bounds per-stream and per-player memory.
+type Stream struct {
+	GOPCacheBytes int           `yaml:"gop_cache_bytes"`
+	QueueBytes    int           `yaml:"queue_bytes"`
+	QueueDuration time.Duration `yaml:"queue_duration"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // trace, debug, info, warn, error
+	Format string `yaml:"format"` // console or json
+}
+
+// Default returns the embedded defaults: RTMP on :1935, HTTP on :8080.
+func Default() Config {
+	return Config{
+		RTMP: RTMP{
+			Addr:             ":1935",
+			HandshakeTimeout: 10 * time.Second,
+			ReadTimeout:      10 * time.Second,
+			MediaTimeout:     10 * time.Second,
+			WriteTimeout:     10 * time.Second,
+			MaxConns:         1000,
+			MaxMessageSize:   4 << 20,
+			MaxPartialBytes:  5 << 20,
+			MaxChunkStreams:  64,
+		},
+		HTTP: HTTP{
+			Addr:         ":8080",
+			MaxConns:     20000,
+			WriteTimeout: 10 * time.Second,
+		},
+		Stream: Stream{
+			GOPCacheBytes: 16 << 20,
+			QueueBytes:    24 << 20,
+			QueueDuration: 10 * time.Second,
+		},
+		Log: Log{Level: "info", Format: "console"},
+	}
+}
+
+// Load reads a YAML file over the defaults. Unknown keys are errors.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate rejects values the server cannot run with, naming the key.
+func (c Config) Validate() error {
+	var errs []error
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be > 0, got %v", key, d))
+		}
+	}
+	positive("rtmp.handshake_timeout", c.RTMP.HandshakeTimeout)
+	positive("rtmp.read_timeout", c.RTMP.ReadTimeout)
+	positive("rtmp.media_timeout", c.RTMP.MediaTimeout)
+	positive("rtmp.write_timeout", c.RTMP.WriteTimeout)
+	positive("http.write_timeout", c.HTTP.WriteTimeout)
+	positive("stream.queue_duration", c.Stream.QueueDuration)
+	if c.RTMP.Addr == "" {
+		errs = append(errs, errors.New("rtmp.addr: must not be empty"))
+	}
+	if c.HTTP.Addr == "" {
+		errs = append(errs, errors.New("http.addr: must not be empty"))
+	}
+	if c.RTMP.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("rtmp.max_conns: must be >= 1, got %d", c.RTMP.MaxConns))
+	}
+	if c.HTTP.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("http.max_conns: must be >= 1, got %d", c.HTTP.MaxConns))
+	}
+	if c.RTMP.MaxMessageSize < 64<<10 || c.RTMP.MaxMessageSize > 0xffffff {
+		errs = append(errs, fmt.Errorf("rtmp.max_message_size: must be in [65536, 16777215], got %d", c.RTMP.MaxMessageSize))
+	}
+	if c.RTMP.MaxPartialBytes < c.RTMP.MaxMessageSize {
+		errs = append(errs, fmt.Errorf("rtmp.max_partial_bytes: must be >= rtmp.max_message_size, got %d", c.RTMP.MaxPartialBytes))
+	}
+	if c.RTMP.MaxChunkStreams < 4 {
+		errs = append(errs, fmt.Errorf("rtmp.max_chunk_streams: must be >= 4, got %d", c.RTMP.MaxChunkStreams))
+	}
+	if c.Stream.GOPCacheBytes < 0 {
+		errs = append(errs, fmt.Errorf("stream.gop_cache_bytes: must be >= 0, got %d", c.Stream.GOPCacheBytes))
+	}
+	if c.Stream.QueueBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("stream.queue_bytes: must be >= 1048576, got %d", c.Stream.QueueBytes))
+	}
+	switch c.Log.Format {
+	case "console", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: must be console or json, got %q", c.Log.Format))
+	}
+	switch c.Log.Level {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: must be trace, debug, info, warn or error, got %q", c.Log.Level))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,165 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rs/zerolog"
+	rtmp "github.com/yutopp/go-rtmp"
+	rtmpmsg "github.com/yutopp/go-rtmp/message"
+
+	"github.com/headwater-media/headwater/internal/flv"
+	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/stream"
+)
+
+// handler receives one RTMP connection's commands and media from go-rtmp.
+// All its methods run on the connection's own goroutine (go-rtmp's message
+// loop), so its fields need no lock; only kick runs elsewhere.
+type handler struct {
+	rtmp.DefaultHandler
+	srv  *Server
+	conn *deadlineConn
+	log  zerolog.Logger
+
+	app     string
+	encoder string
+	pub     *registry.Publisher
+	started time.Time
+	badTags int
+}
+
+var _ rtmp.Handler = (*handler)(nil)
+
+// lenReader is what go-rtmp's patched payload reader offers to size buffers.
+type lenReader interface {
+	io.Reader
+	Len() int
+}
+
+func (h *handler) OnConnect(_ uint32, cmd *rtmpmsg.NetConnectionConnect) error {
+	app := cmd.Command.App
+	if _, err := registry.NewKey(app, "x"); err != nil {
+		h.log.Warn().Str("app", app).Msg("connect refused: bad app name")
+		return err
+	}
+	h.app = app
+	h.encoder = cmd.Command.FlashVer
+	h.conn.connected.Store(true)
+	h.log.Debug().Str("app", app).Str("tc_url", cmd.Command.TCURL).Str("encoder", h.encoder).Msg("rtmp connect")
+	return nil
+}
+
+func (h *handler) OnPublish(_ *rtmp.StreamContext, _ uint32, cmd *rtmpmsg.NetStreamPublish) error {
+	if h.pub != nil {
+		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: "already publishing on this connection"}
+	}
+	name, query := registry.SplitQuery(cmd.PublishingName)
+	key, err := registry.NewKey(h.app, name)
+	if err != nil {
+		h.log.Warn().Str("app", h.app).Str("stream", name).Msg("publish refused: bad name")
+		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
+	}
+	pub, err := h.srv.reg.Publish(key, registry.PublisherInfo{
+		Remote: h.conn.RemoteAddr().String(), Encoder: h.encoder, Query: query,
+	}, h.kick)
+	if err != nil {
+		h.log.Warn().Str("app", key.App).Str("stream", key.Name).Err(err).Msg("publish refused")
+		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
+	}
+	h.pub, h.started = pub, time.Now()
+	h.log = h.log.With().Str("app", key.App).Str("stream", key.Name).Uint64("stream_id", pub.ID()).Logger()
+	h.conn.startPublishing()
+	h.log.Info().Str("encoder", h.encoder).Msg("publish start")
+	return nil
+}
+
+func (h *handler) OnPlay(_ *rtmp.StreamContext, _ uint32, _ *rtmpmsg.NetStreamPlay) error {
+	return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePlayFailed,
+		Description: "RTMP play is not served here; use HTTP-FLV"}
+}
+
+func (h *handler) OnSetDataFrame(ts uint32, data *rtmpmsg.NetStreamSetDataFrame) error {
+	buf := make([]byte, flv.TagSize(len(data.Payload)))
+	copy(buf[flv.TagHeaderSize:], data.Payload)
+	return h.write(flv.TagScript, ts, buf)
+}
+
+func (h *handler) OnAudio(ts uint32, payload io.Reader) error {
+	return h.media(flv.TagAudio, ts, payload)
+}
+
+func (h *handler) OnVideo(ts uint32, payload io.Reader) error {
+	return h.media(flv.TagVideo, ts, payload)
+}
+
+// media reads the payload once into a buffer laid out as the FLV tag that
+// every player will share.
+func (h *handler) media(typ uint8, ts uint32, payload io.Reader) error {
+	h.conn.gotMedia()
+	lr, ok := payload.(lenReader)
+	if !ok {
+		return fmt.Errorf("payload reader %T has no Len", payload)
+	}
+	n := lr.Len()
+	if n == 0 {
+		return nil
+	}
+	buf := make([]byte, flv.TagSize(n))
+	if _, err := io.ReadFull(lr, buf[flv.TagHeaderSize:flv.TagHeaderSize+n]); err != nil {
+		return err
+	}
+	return h.write(typ, ts, buf)
+}
+
+func (h *handler) write(typ uint8, ts uint32, buf []byte) error {
+	if h.pub == nil {
+		return nil
+	}
+	err := h.pub.Write(typ, ts, buf)
+	if errors.Is(err, stream.ErrBadTag) {
+		// A bad tag is the publisher's problem, not the stream's: skip it.
+		h.badTags++
+		if h.badTags == 1 {
+			h.log.Warn().Err(err).Uint8("type", typ).Msg("skipping malformed tag")
+		}
+		return nil
+	}
+	return err
+}
+
+func (h *handler) OnFCUnpublish(_ uint32, _ *rtmpmsg.NetStreamFCUnpublish) error {
+	h.unpublish("unpublish")
+	return nil
+}
+
+func (h *handler) OnDeleteStream(_ uint32, _ *rtmpmsg.NetStreamDeleteStream) error {
+	h.unpublish("delete stream")
+	return nil
+}
+
+func (h *handler) OnClose() {
+	h.unpublish("connection closed")
+}
+
+// unpublish releases the stream (idempotent) and logs the session once.
+func (h *handler) unpublish(reason string) {
+	if h.pub == nil {
+		return
+	}
+	var bytesIn, dropped uint64
+	if s, err := h.pub.Stream(); err == nil {
+		bytesIn, dropped = s.BytesIn(), s.FramesDropped()
+	}
+	h.pub.Release()
+	h.pub = nil
+	h.conn.publishing.Store(false)
+	h.log.Info().Dur("duration", time.Since(h.started)).Uint64("bytes", bytesIn).
+		Uint64("dropped", dropped).Int("bad_tags", h.badTags).Str("reason", reason).Msg("publish stop")
+}
+
+// kick ends the connection from another goroutine; the message loop then
+// fails its read and OnClose releases the publisher.
+func (h *handler) kick() { _ = h.conn.Conn.Close() }

@@ -1,0 +1,50 @@
+package ingest
+
+import (
+	"io"
+
+	"github.com/rs/zerolog"
+	"github.com/sirupsen/logrus"
+)
+
+// newLogrusBridge returns a logrus logger for go-rtmp that prints nothing
+// itself and forwards every entry to log. go-rtmp's Info lines are protocol
+// chatter, so they become Debug; its warnings and errors keep their level.
+// Logrus only formats messages at or above the level set here, so with
+// zerolog above Debug the chatter costs nothing.
+func newLogrusBridge(log zerolog.Logger) *logrus.Logger {
+	l := logrus.New()
+	l.Out = io.Discard
+	l.Level = logrus.WarnLevel
+	if log.GetLevel() <= zerolog.DebugLevel {
+		l.Level = logrus.InfoLevel
+	}
+	l.AddHook(&logrusHook{log: log.With().Str("component", "go-rtmp").Logger()})
+	return l
+}
+
+type logrusHook struct{ log zerolog.Logger }
+
+func (h *logrusHook) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h *logrusHook) Fire(e *logrus.Entry) error {
+	var ev *zerolog.Event
+	switch e.Level {
+	case logrus.PanicLevel, logrus.FatalLevel, logrus.ErrorLevel:
+		ev = h.log.Error()
+	case logrus.WarnLevel:
+		ev = h.log.Warn()
+	case logrus.InfoLevel:
+		ev = h.log.Debug()
+	default:
+		ev = h.log.Trace()
+	}
+	if ev == nil {
+		return nil
+	}
+	for k, v := range e.Data {
+		ev = ev.Interface(k, v)
+	}
+	ev.Msg(e.Message)
+	return nil
+}

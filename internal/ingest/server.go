@@ -1,0 +1,222 @@
+// Package ingest is the RTMP publishing side: it accepts connections, runs
+// go-rtmp on each behind deadlines and input bounds, and feeds published
+// media into the registry.
+//
+// go-rtmp v0.0.7 is used through a patched copy (third_party/go-rtmp, see its
+// PATCHES.md) and contained here: this package owns the accept loop (with
+// backoff and a connection limit), one goroutine per connection that it
+// waits for on Shutdown, a deadline on every read and write, bounds on
+// buffered input, and the routing of go-rtmp's logrus output into zerolog.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/sirupsen/logrus"
+	rtmp "github.com/yutopp/go-rtmp"
+
+	"github.com/headwater-media/headwater/internal/registry"
+)
+
+// Config bounds what one RTMP connection may do.
+type Config struct {
+	// HandshakeTimeout covers the RTMP handshake and the connect command.
+	HandshakeTimeout time.Duration
+	// ReadTimeout drops a connection that sends nothing for this long.
+	ReadTimeout time.Duration
+	// MediaTimeout drops a publisher that sends no audio or video for this long.
+	MediaTimeout time.Duration
+	// WriteTimeout bounds every write to the peer.
+	WriteTimeout time.Duration
+	// MaxConns caps concurrent RTMP connections; more are closed at accept.
+	MaxConns int
+	// MaxMessageSize caps one RTMP message.
+	MaxMessageSize uint32
+	// MaxPartialBytes caps the announced size of incomplete messages
+	// buffered per connection, across all chunk streams.
+	MaxPartialBytes uint32
+	// MaxChunkStreams caps the chunk streams one connection may open.
+	MaxChunkStreams int
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		HandshakeTimeout: 10 * time.Second,
+		ReadTimeout:      10 * time.Second,
+		MediaTimeout:     10 * time.Second,
+		WriteTimeout:     10 * time.Second,
+		MaxConns:         1000,
+		MaxMessageSize:   4 << 20,
+		MaxPartialBytes:  5 << 20,
+		MaxChunkStreams:  64,
+	}
+}
+
+// Server accepts RTMP publishers.
+type Server struct {
+	cfg    Config
+	reg    *registry.Registry
+	log    zerolog.Logger
+	rtmpLg *logrus.Logger
+	done   chan struct{} // closed by Shutdown
+
+	wg sync.WaitGroup // one per connection goroutine
+
+	// mu guards ln, conns and closing. Leaf lock: nothing is called under it
+	// but net.Conn.Close and net.Listener.Close, which do not block.
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[net.Conn]struct{}
+	closing bool
+}
+
+// NewServer returns a server that publishes into reg.
+func NewServer(cfg Config, reg *registry.Registry, log zerolog.Logger) *Server {
+	log = log.With().Str("component", "rtmp").Logger()
+	return &Server{
+		cfg: cfg, reg: reg, log: log, rtmpLg: newLogrusBridge(log),
+		done: make(chan struct{}), conns: make(map[net.Conn]struct{}),
+	}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("rtmp: server closed")
+
+// Serve accepts connections on ln until Shutdown. Accept errors (such as
+// EMFILE) back off from 5 ms up to 1 s instead of spinning.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return ErrServerClosed
+	}
+	s.ln = ln
+	s.mu.Unlock()
+
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				return ErrServerClosed
+			default:
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn().Err(err).Dur("retry_in", backoff).Msg("accept failed")
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.done:
+				t.Stop()
+				return ErrServerClosed
+			}
+			continue
+		}
+		backoff = 0
+		if !s.track(c) {
+			_ = c.Close()
+			continue
+		}
+		go s.serveConn(c)
+	}
+}
+
+// track registers c, or refuses it when closing or over MaxConns.
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
+		s.log.Warn().Str("remote", c.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).Msg("connection refused: limit reached")
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// serveConn runs one connection to its end; it owns c and closes it.
+func (s *Server) serveConn(c net.Conn) {
+	defer s.untrack(c)
+	dc := &deadlineConn{
+		Conn:         c,
+		readTimeout:  s.cfg.ReadTimeout,
+		writeTimeout: s.cfg.WriteTimeout,
+		mediaTimeout: s.cfg.MediaTimeout,
+		handshakeBy:  time.Now().Add(s.cfg.HandshakeTimeout),
+	}
+	remote := c.RemoteAddr().String()
+	h := &handler{srv: s, conn: dc, log: s.log.With().Str("remote", remote).Logger()}
+	srv := rtmp.NewServer(&rtmp.ServerConfig{
+		OnConnect: func(net.Conn) (io.ReadWriteCloser, *rtmp.ConnConfig) {
+			return dc, &rtmp.ConnConfig{
+				Handler:          h,
+				Logger:           s.rtmpLg.WithField("remote", remote),
+				ReaderBufferSize: 64 << 10,
+				WriterBufferSize: 4 << 10,
+				ControlState: rtmp.StreamControlStateConfig{
+					MaxMessageSize:    s.cfg.MaxMessageSize,
+					MaxPartialBytes:   s.cfg.MaxPartialBytes,
+					MaxChunkStreams:   s.cfg.MaxChunkStreams,
+					MaxMessageStreams: 16,
+				},
+			}
+		},
+	})
+	start := time.Now()
+	err := srv.ServeConn(c)
+	ev := s.log.Debug()
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, rtmp.ErrHandshake):
+		// Port scanners and health checks: not worth more than debug.
+	default:
+		ev = s.log.Info()
+	}
+	ev.Str("remote", remote).Dur("duration", time.Since(start)).Int64("bytes_in", dc.bytesIn.Load()).
+		AnErr("error", err).Msg("rtmp connection closed")
+}
+
+// Shutdown stops accepting, closes every connection (publishers release
+// their streams, so players drain and end) and waits for the connection
+// goroutines, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.done)
+		if s.ln != nil {
+			_ = s.ln.Close()
+		}
+		for c := range s.conns {
+			_ = c.Close()
+		}
+	}
+	s.mu.Unlock()
+	waited := make(chan struct{})
+	go func() { s.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,169 @@
+// Package server wires headwater together: registry, RTMP ingest, HTTP-FLV,
+// API and metrics, with one Start and one Shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/headwater-media/headwater/internal/api"
+	"github.com/headwater-media/headwater/internal/config"
+	"github.com/headwater-media/headwater/internal/httpflv"
+	"github.com/headwater-media/headwater/internal/ingest"
+	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/stream"
+)
+
+// Server is one running headwater.
+type Server struct {
+	cfg    config.Config
+	log    zerolog.Logger
+	totals *stream.Totals
+	reg    *registry.Registry
+	rtmp   *ingest.Server
+	http   *http.Server
+
+	baseCtx    context.Context // parent of every request context
+	baseCancel context.CancelFunc
+
+	flv    *httpflv.Handler
+
+	rtmpLn net.Listener
+	httpLn *limitListener
+	wg     sync.WaitGroup // the two serve goroutines
+}
+
+// New builds a server from cfg; nothing listens until Start.
+func New(cfg config.Config, log zerolog.Logger) *Server {
+	totals := &stream.Totals{}
+	reg := registry.New(stream.Config{
+		GOPCacheBytes: cfg.Stream.GOPCacheBytes,
+		QueueBytes:    cfg.Stream.QueueBytes,
+		QueueDuration: cfg.Stream.QueueDuration,
+		Totals:        totals,
+	})
+	s := &Server{cfg: cfg, log: log, totals: totals, reg: reg}
+	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
+	s.rtmp = ingest.NewServer(ingest.Config{
+		HandshakeTimeout: cfg.RTMP.HandshakeTimeout,
+		ReadTimeout:      cfg.RTMP.ReadTimeout,
+		MediaTimeout:     cfg.RTMP.MediaTimeout,
+		WriteTimeout:     cfg.RTMP.WriteTimeout,
+		MaxConns:         cfg.RTMP.MaxConns,
+		MaxMessageSize:   cfg.RTMP.MaxMessageSize,
+		MaxPartialBytes:  cfg.RTMP.MaxPartialBytes,
+		MaxChunkStreams:  cfg.RTMP.MaxChunkStreams,
+	}, reg, log)
+	return s
+}
+
+// Registry returns the stream registry (for tests and embedding).
+func (s *Server) Registry() *registry.Registry { return s.reg }
+
+// Start listens on the configured addresses and serves in the background.
+func (s *Server) Start() error {
+	rl, err := net.Listen("tcp", s.cfg.RTMP.Addr)
+	if err != nil {
+		return err
+	}
+	hl, err := net.Listen("tcp", s.cfg.HTTP.Addr)
+	if err != nil {
+		_ = rl.Close()
+		return err
+	}
+	s.rtmpLn = rl
+	s.httpLn = &limitListener{Listener: hl, max: int64(s.cfg.HTTP.MaxConns)}
+
+	refused := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "headwater_http_conns_refused_total", Help: "HTTP connections closed at accept because http.max_conns was reached.",
+	}, func() float64 { return float64(s.httpLn.refused.Load()) })
+	a := &api.API{Registry: s.reg, Totals: s.totals, Metrics: api.NewMetrics(s.reg, s.totals, refused)}
+	s.flv = &httpflv.Handler{
+		Registry: s.reg,
+		Config:   httpflv.Config{WriteTimeout: s.cfg.HTTP.WriteTimeout, DrainTimeout: time.Second},
+		Log:      s.log.With().Str("component", "httpflv").Logger(),
+		Totals:   s.totals,
+		Params: func(r *http.Request) (string, string) {
+			return chi.URLParam(r, "app"), chi.URLParam(r, "file")
+		},
+	}
+	r := chi.NewRouter()
+	a.Routes(r)
+	r.Get("/{app}/{file}", s.flv.ServeHTTP)
+	r.Head("/{app}/{file}", s.flv.ServeHTTP)
+
+	s.http = &http.Server{
+		Handler:           r,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		ErrorLog:          log.New(zerologWriter{s.log.With().Str("component", "http").Logger()}, "", 0),
+	}
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.rtmp.Serve(rl); err != nil && !errors.Is(err, ingest.ErrServerClosed) {
+			s.log.Error().Err(err).Msg("rtmp server stopped")
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		if err := s.http.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error().Err(err).Msg("http server stopped")
+		}
+	}()
+	s.log.Info().Str("rtmp", rl.Addr().String()).Str("http", hl.Addr().String()).Msg("headwater listening")
+	return nil
+}
+
+// RTMPAddr returns the RTMP listener's address (after Start).
+func (s *Server) RTMPAddr() net.Addr { return s.rtmpLn.Addr() }
+
+// HTTPAddr returns the HTTP listener's address (after Start).
+func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
+
+// Shutdown stops accepting, ends publishers (so players drain and end),
+// then ends remaining players and waits, all within ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := s.rtmp.Shutdown(rctx)
+	cancel()
+	// Players of ended streams drain within their drain timeout; give them
+	// that long, then cancel every request context.
+	hctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	if herr := s.http.Shutdown(hctx); herr != nil {
+		s.baseCancel()
+		_ = s.http.Close()
+	}
+	cancel()
+	s.baseCancel()
+	if werr := s.flv.Wait(ctx); werr != nil {
+		return werr
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return err
+}
+
+// zerologWriter adapts net/http's error log (TLS noise, bad requests) to
+// zerolog at debug level.
+type zerologWriter struct{ log zerolog.Logger }
+
+func (w zerologWriter) Write(p []byte) (int, error) {
+	w.log.Debug().Msg(string(p))
+	return len(p), nil
+}
