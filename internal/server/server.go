@@ -35,7 +35,7 @@ type Server struct {
 	baseCtx    context.Context // parent of every request context
 	baseCancel context.CancelFunc
 
-	flv    *httpflv.Handler
+	flv *httpflv.Handler
 
 	rtmpLn net.Listener
 	httpLn *limitListener
