@@ -30,7 +30,7 @@ var (
 )
 
 // headwaterBin builds cmd/headwater once per test run.
-func headwaterBin(t *testing.T) string {
+func headwaterBin(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
@@ -51,7 +51,7 @@ func headwaterBin(t *testing.T) string {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -69,7 +69,7 @@ type proc struct {
 }
 
 // startBinary runs headwater on free ports and waits for /healthz.
-func startBinary(t *testing.T, args ...string) *proc {
+func startBinary(t testing.TB, args ...string) *proc {
 	t.Helper()
 	bin := headwaterBin(t)
 	p := &proc{rtmp: freePort(t), httpAd: freePort(t), out: &bytes.Buffer{}, done: make(chan struct{})}
@@ -93,7 +93,7 @@ func startBinary(t *testing.T, args ...string) *proc {
 }
 
 // rssKiB reads VmRSS of pid from /proc.
-func rssKiB(t *testing.T, pid int) int {
+func rssKiB(t testing.TB, pid int) int {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	require.NoError(t, err)

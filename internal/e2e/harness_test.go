@@ -114,7 +114,7 @@ type publisher struct {
 
 // ffmpegPublish starts ffmpeg publishing to url until killed. extra
 // arguments go before the output.
-func ffmpegPublish(t *testing.T, url string, size string, extra ...string) *publisher {
+func ffmpegPublish(t testing.TB, url string, size string, extra ...string) *publisher {
 	t.Helper()
 	args := []string{"-hide_banner", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc=size=" + size + ":rate=25",
@@ -224,7 +224,7 @@ func readFLV(ctx context.Context, url string, p *player) (res playResult) {
 		res.maxTS = max(res.maxTS, tag.Timestamp)
 		if tag.Type == flv.TagVideo {
 			vi, err := flv.ParseVideo(tag.Data)
-			if err == nil && !vi.SequenceHeader {
+			if err == nil && !vi.SequenceHeader && !vi.EndOfSequence {
 				if !sawVideoMedia {
 					res.firstKey = vi.Keyframe
 					sawVideoMedia = true

@@ -120,6 +120,12 @@ type VideoInfo struct {
 // A legacy AVC/HEVC body of 1-4 bytes is accepted: whatever fields it holds
 // are reported. Frame type 5 (command frame) is never a key frame.
 //
+// Keyframe reflects the frame type only, so it is also true for sequence
+// headers and end-of-sequence bodies sent with frame type 1 (ffmpeg ends
+// H.264 streams with 0x17 0x02): a coded key frame is
+// Keyframe && !SequenceHeader && !EndOfSequence. E-RTMP Metadata packets
+// are never key frames, as their frame type is to be ignored.
+//
 // On error the returned VideoInfo holds the fields parsed before the
 // failure, which lets a relay forward tags it cannot fully interpret
 // (e.g. E-RTMP multitrack, reported as ErrUnsupported).

@@ -134,19 +134,22 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 	switch typ {
 	case flv.TagVideo:
 		vi, err := flv.ParseVideo(payload)
-		if err != nil {
+		if err != nil && !errors.Is(err, flv.ErrUnsupported) {
 			return errors.Join(ErrBadTag, err)
 		}
+		// A codec or packet type we do not know is relayed as a plain
+		// frame; an end-of-sequence tag carries frame type 1 but is no
+		// place to start playing.
 		track = trackVideo
-		tag.Keyframe = vi.Keyframe && !vi.SequenceHeader
-		tag.Header = vi.SequenceHeader
+		tag.Keyframe = err == nil && vi.Keyframe && !vi.SequenceHeader && !vi.EndOfSequence
+		tag.Header = err == nil && vi.SequenceHeader
 	case flv.TagAudio:
 		ai, err := flv.ParseAudio(payload)
-		if err != nil {
+		if err != nil && !errors.Is(err, flv.ErrUnsupported) {
 			return errors.Join(ErrBadTag, err)
 		}
 		track = trackAudio
-		tag.Header = ai.SequenceHeader
+		tag.Header = err == nil && ai.SequenceHeader
 	case flv.TagScript:
 		tag.Header = true
 	default:

@@ -326,3 +326,31 @@ func TestBadTagsAreRefused(t *testing.T) {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func TestEndOfSequenceIsNotAKeyframe(t *testing.T) {
+	s := New(testConfig())
+	publishHeaders(t, s)
+	write(t, s, flv.TagVideo, 0, st.AVCFrame(true, 10))
+	write(t, s, flv.TagVideo, 33, st.AVCFrame(false, 10))
+	write(t, s, flv.TagVideo, 66, st.Buf([]byte{0x17, 0x02, 0, 0, 0})) // AVC end of sequence
+	sub := s.Subscribe()
+	tags := drain(t, sub)
+	require.Len(t, tags, 6, "the GOP still starts at the real keyframe")
+	require.True(t, tags[3].Keyframe)
+	require.False(t, tags[5].Keyframe)
+	s.Unsubscribe(sub)
+}
+
+func TestUnknownCodecIsRelayed(t *testing.T) {
+	s := New(testConfig())
+	publishHeaders(t, s)
+	write(t, s, flv.TagVideo, 0, st.AVCFrame(true, 10))
+	sub := s.Subscribe()
+	drain(t, sub)
+	// Enhanced RTMP coded frame with a FourCC nobody knows.
+	write(t, s, flv.TagVideo, 33, st.Buf([]byte{0x91, 'z', 'z', 'z', 'z', 1, 2, 3}))
+	tags := drain(t, sub)
+	require.Len(t, tags, 1)
+	require.False(t, tags[0].Keyframe)
+	s.Unsubscribe(sub)
+}
