@@ -220,3 +220,39 @@ func make129() []byte {
 	}
 	return b
 }
+
+// TestHeaderFlagsMatchTheTracks publishes video-only and audio-only streams
+// with ffmpeg and checks the FLV header flags and what ffprobe finds.
+func TestHeaderFlagsMatchTheTracks(t *testing.T) {
+	needFFmpeg(t)
+	for _, tc := range []struct {
+		name         string
+		drop         string
+		audio, video bool
+	}{
+		{"videoonly", "-an", false, true},
+		{"audioonly", "-vn", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, nil)
+			pub := ffmpegPublish(t, s.rtmpURL+"/live/"+tc.name, "320x240", tc.drop)
+			s.waitLive(t, "live", tc.name)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			p := play(ctx, s.httpURL+"/live/"+tc.name+".flv")
+			p.waitTags(t, 20, 20*time.Second)
+			pub.kill()
+			res := p.result(t, 15*time.Second)
+			require.True(t, isCleanEnd(res.err), "%v", res.err)
+			require.Equal(t, tc.audio, res.header.HasAudio, "audio flag")
+			require.Equal(t, tc.video, res.header.HasVideo, "video flag")
+			for _, typ := range res.types {
+				if tc.audio {
+					require.NotEqual(t, flv.TagVideo, typ)
+				} else {
+					require.NotEqual(t, flv.TagAudio, typ)
+				}
+			}
+		})
+	}
+}
