@@ -46,11 +46,19 @@ type Handler struct {
 	// Params returns the {app} and {file} path segments of r.
 	Params func(r *http.Request) (app, file string)
 
-	active sync.WaitGroup // one per request being served
+	// mu guards closing and every active.Add, so that no Add can race
+	// with Wait. Leaf lock, never held across I/O.
+	mu      sync.Mutex
+	closing bool
+	active  sync.WaitGroup // one per request being served
 }
 
-// Wait blocks until every request being served has returned, or ctx is done.
+// Wait refuses new requests (503) and blocks until every request being
+// served has returned, or ctx is done.
 func (h *Handler) Wait(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	h.mu.Unlock()
 	done := make(chan struct{})
 	go func() { h.active.Wait(); close(done) }()
 	select {
@@ -63,7 +71,15 @@ func (h *Handler) Wait(ctx context.Context) error {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
 	h.active.Add(1)
+	h.mu.Unlock()
 	defer h.active.Done()
 	app, file := h.Params(r)
 	name, ok := strings.CutSuffix(file, ".flv")
@@ -128,6 +144,9 @@ func (h *Handler) play(ctx context.Context, w http.ResponseWriter, sub *stream.S
 		err     error
 	)
 	for {
+		if ctx.Err() != nil { // a busy stream never leaves Next waiting
+			return sent, "client gone or server shutting down"
+		}
 		batch, err = sub.Next(ctx, batch[:0])
 		if len(batch) > 0 {
 			timeout := h.Config.WriteTimeout

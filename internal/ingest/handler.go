@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -27,6 +28,7 @@ type handler struct {
 	app     string
 	encoder string
 	pub     *registry.Publisher
+	current atomic.Pointer[registry.Publisher] // pub, for kick on other goroutines
 	started time.Time
 	badTags int
 }
@@ -62,14 +64,16 @@ func (h *handler) OnPublish(_ *rtmp.StreamContext, _ uint32, cmd *rtmpmsg.NetStr
 		h.log.Warn().Str("app", h.app).Str("stream", name).Msg("publish refused: bad name")
 		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
 	}
-	pub, err := h.srv.reg.Publish(key, registry.PublisherInfo{
+	var pub *registry.Publisher
+	pub, err = h.srv.reg.Publish(key, registry.PublisherInfo{
 		Remote: h.conn.RemoteAddr().String(), Encoder: h.encoder, Query: query,
-	}, h.kick)
+	}, func() { h.kick(pub) })
 	if err != nil {
 		h.log.Warn().Str("app", key.App).Str("stream", key.Name).Err(err).Msg("publish refused")
 		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
 	}
 	h.pub, h.started = pub, time.Now()
+	h.current.Store(pub)
 	h.log = h.log.With().Str("app", key.App).Str("stream", key.Name).Uint64("stream_id", pub.ID()).Logger()
 	h.conn.startPublishing()
 	h.log.Info().Str("encoder", h.encoder).Msg("publish start")
@@ -98,15 +102,15 @@ func (h *handler) OnVideo(ts uint32, payload io.Reader) error {
 // media reads the payload once into a buffer laid out as the FLV tag that
 // every player will share.
 func (h *handler) media(typ uint8, ts uint32, payload io.Reader) error {
-	h.conn.gotMedia()
 	lr, ok := payload.(lenReader)
 	if !ok {
 		return fmt.Errorf("payload reader %T has no Len", payload)
 	}
 	n := lr.Len()
 	if n == 0 {
-		return nil
+		return nil // does not count as media for the media timeout
 	}
+	h.conn.gotMedia()
 	buf := make([]byte, flv.TagSize(n))
 	if _, err := io.ReadFull(lr, buf[flv.TagHeaderSize:flv.TagHeaderSize+n]); err != nil {
 		return err
@@ -153,6 +157,7 @@ func (h *handler) unpublish(reason string) {
 	if s, err := h.pub.Stream(); err == nil {
 		bytesIn, dropped = s.BytesIn(), s.FramesDropped()
 	}
+	h.current.Store(nil)
 	h.pub.Release()
 	h.pub = nil
 	h.conn.publishing.Store(false)
@@ -160,6 +165,11 @@ func (h *handler) unpublish(reason string) {
 		Uint64("dropped", dropped).Int("bad_tags", h.badTags).Str("reason", reason).Msg("publish stop")
 }
 
-// kick ends the connection from another goroutine; the message loop then
-// fails its read and OnClose releases the publisher.
-func (h *handler) kick() { _ = h.conn.Conn.Close() }
+// kick ends the connection from another goroutine if it still publishes
+// pub (it may have unpublished and published another key since); the
+// message loop then fails its read and OnClose releases the publisher.
+func (h *handler) kick(pub *registry.Publisher) {
+	if h.current.Load() == pub {
+		_ = h.conn.Conn.Close()
+	}
+}

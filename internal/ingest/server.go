@@ -122,7 +122,10 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		if !s.track(c) {
+		if ok, full := s.track(c); !ok {
+			if full {
+				s.log.Warn().Str("remote", c.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).Msg("connection refused: limit reached")
+			}
 			_ = c.Close()
 			continue
 		}
@@ -130,20 +133,19 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-// track registers c, or refuses it when closing or over MaxConns.
-func (s *Server) track(c net.Conn) bool {
+// track registers c, or refuses it when closing or (full) over MaxConns.
+func (s *Server) track(c net.Conn) (ok, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return false, false
 	}
 	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
-		s.log.Warn().Str("remote", c.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).Msg("connection refused: limit reached")
-		return false
+		return false, true
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
-	return true
+	return true, false
 }
 
 func (s *Server) untrack(c net.Conn) {

@@ -233,6 +233,10 @@ func (s *Stream) cacheLocked(tag *Tag) {
 	}
 	if tag.Keyframe {
 		clear(s.gop)
+		if len(tag.Data) > s.cfg.GOPCacheBytes {
+			s.gop, s.gopBytes = nil, 0
+			return
+		}
 		s.gop = append(s.gop[:0], tag)
 		s.gopBytes = len(tag.Data)
 		return

@@ -354,3 +354,30 @@ func TestUnknownCodecIsRelayed(t *testing.T) {
 	require.False(t, tags[0].Keyframe)
 	s.Unsubscribe(sub)
 }
+
+func TestRepeatedHeadersCannotGrowAStalledQueue(t *testing.T) {
+	cfg := testConfig()
+	cfg.QueueBytes = 4000
+	s := New(cfg)
+	publishHeaders(t, s)
+	write(t, s, flv.TagVideo, 0, st.AVCFrame(true, 10))
+	sub := s.Subscribe()
+	big := make([]byte, 1000)
+	for i := 0; i < 20; i++ { // 20 × 1 KB metadata to a player that never reads
+		write(t, s, flv.TagScript, 0, st.Buf(append([]byte{0x02, 0, 1, 'x'}, big...)))
+	}
+	_, err := sub.Next(context.Background(), nil)
+	require.ErrorIs(t, err, ErrClosed, "a queue of headers over the bound cuts the player off")
+	s.Unsubscribe(sub)
+}
+
+func TestKeyframeLargerThanTheGOPCacheIsNotCached(t *testing.T) {
+	cfg := testConfig()
+	cfg.GOPCacheBytes = 500
+	s := New(cfg)
+	publishHeaders(t, s)
+	write(t, s, flv.TagVideo, 0, st.AVCFrame(true, 1000))
+	sub := s.Subscribe()
+	require.Len(t, drain(t, sub), 3, "headers only")
+	s.Unsubscribe(sub)
+}

@@ -115,7 +115,7 @@ func (sub *Subscriber) push(t *Tag) {
 		}
 		sub.waitKey = false
 	}
-	if !t.Header && sub.overflowLocked(t) {
+	if sub.overflowLocked(t) {
 		// Too far behind: keep only headers, skip to the next keyframe.
 		kept, n := sub.q[:0], 0
 		for _, q := range sub.q {
@@ -132,7 +132,13 @@ func (sub *Subscriber) push(t *Tag) {
 			sub.qBytes += len(q.Data)
 		}
 		sub.drop(n)
-		if !sub.resyncPoint(t) {
+		if sub.overflowLocked(t) {
+			// Headers alone exceed the bound (a publisher repeating
+			// big headers to a stalled player): cut this player off.
+			sub.closeLocked()
+			return
+		}
+		if !t.Header && !sub.resyncPoint(t) {
 			sub.waitKey = true
 			sub.drop(1)
 			sub.notify()
@@ -197,6 +203,10 @@ func (sub *Subscriber) end() {
 func (sub *Subscriber) close() {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
+	sub.closeLocked()
+}
+
+func (sub *Subscriber) closeLocked() {
 	sub.closed = true
 	clear(sub.q)
 	sub.q, sub.qBytes = nil, 0
