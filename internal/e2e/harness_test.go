@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -26,6 +27,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// go-rtmp's client code (used here as a test publisher) logs through
+	// logrus's global logger; the server side is routed into zerolog.
+	logrus.SetOutput(io.Discard)
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)

@@ -50,3 +50,10 @@ func DialWithTLSDialer(dialer *tls.Dialer, protocol, addr string, config *ConnCo
 
 	return newClientConnWithSetup(rwc, config)
 }
+
+// NewClientConn sets up a client over an already established connection:
+// handshake, control stream and message loop, as Dial does after dialing.
+// The caller keeps the net.Conn, e.g. to reset it in tests. (headwater patch 6)
+func NewClientConn(conn net.Conn, config *ConnConfig) (*ClientConn, error) {
+	return newClientConnWithSetup(conn, config)
+}

@@ -1,0 +1,549 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+	rtmp "github.com/yutopp/go-rtmp"
+	rtmpmsg "github.com/yutopp/go-rtmp/message"
+	"go.uber.org/goleak"
+
+	"github.com/headwater-media/headwater/internal/config"
+	"github.com/headwater-media/headwater/internal/flv"
+	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/server"
+)
+
+// TestTorture runs a seeded random mix of publishers, players, API kicks and
+// server shutdowns for TORTURE_DURATION (default 10s; `make torture` runs
+// 60s or DURATION=...). TORTURE_SEED replays a run's decisions.
+//
+// Each round starts a server, lets the actors loose on a few keys, then
+// shuts the server down while they are all still running. After every round:
+// registry empty, every actor finished within its bound; at the end:
+// goroutines, file descriptors and RSS back to baseline. Every player parses
+// every tag it receives. A watchdog dumps all goroutine stacks into the
+// failure if any operation or the round overruns its bound.
+func TestTorture(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: skipped with -short")
+	}
+	total := 10 * time.Second
+	if v := os.Getenv("TORTURE_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		require.NoError(t, err, "TORTURE_DURATION")
+		total = d
+	}
+	seed := time.Now().UnixNano()
+	if v := os.Getenv("TORTURE_SEED"); v != "" {
+		s, err := strconv.ParseInt(v, 10, 64)
+		require.NoError(t, err, "TORTURE_SEED")
+		seed = s
+	}
+	t.Logf("torture: seed %d, duration %v (replay: TORTURE_SEED=%d)", seed, total, seed)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("torture FAILED with seed %d: replay with TORTURE_SEED=%d TORTURE_DURATION=%v", seed, seed, total)
+		}
+	})
+	tags := loadFLV(t, "testdata/torture.flv")
+	useFFmpeg := true
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("ffmpeg not found: make test installs it")
+		}
+		useFFmpeg = false
+	}
+
+	runtime.GC()
+	debug.FreeOSMemory()
+	baseFDs, baseRSS := countFDs(t), selfRSSKiB(t)
+	baseGoroutines := goleak.IgnoreCurrent()
+
+	round := 5 * time.Second
+	if total >= time.Minute {
+		round = 10 * time.Second
+	}
+	var st tortureStats
+	start := time.Now()
+	for r := 0; time.Since(start) < total; r++ {
+		runRound(t, seed+int64(r), min(round, total-time.Since(start)+time.Second), tags, useFFmpeg, &st)
+		if t.Failed() {
+			return
+		}
+	}
+	t.Logf("torture: %s", st.String())
+	require.Positive(t, st.publishes.Load(), "no publish succeeded: the mix is broken")
+	require.Positive(t, st.plays.Load(), "no play succeeded: the mix is broken")
+
+	goleak.VerifyNone(t, baseGoroutines)
+	runtime.GC()
+	debug.FreeOSMemory()
+	httpClient.CloseIdleConnections()
+	fds, rss := countFDs(t), selfRSSKiB(t)
+	t.Logf("torture: fds %d → %d, RSS %d → %d KiB", baseFDs, fds, baseRSS, rss)
+	require.LessOrEqual(t, fds, baseFDs+4, "file descriptors must return to baseline")
+	require.Less(t, rss-baseRSS, 96<<10, "RSS must return to near its baseline")
+}
+
+type tortureStats struct {
+	publishes, pubRefused, pubResets, plays, notFound, cleanEnds, truncated, kicks, stalls, slow, aborts atomic.Int64
+}
+
+func (s *tortureStats) String() string {
+	return fmt.Sprintf("publishes %d (refused %d, resets %d), plays %d (404 %d, clean ends %d, truncated %d, stalled %d, slow %d, aborted %d), kicks %d",
+		s.publishes.Load(), s.pubRefused.Load(), s.pubResets.Load(), s.plays.Load(), s.notFound.Load(),
+		s.cleanEnds.Load(), s.truncated.Load(), s.stalls.Load(), s.slow.Load(), s.aborts.Load(), s.kicks.Load())
+}
+
+// watchdog records a dump of every goroutine's stack when a guarded
+// operation outlives its bound.
+type watchdog struct {
+	mu    sync.Mutex
+	fired []string
+}
+
+func (w *watchdog) guard(name string, d time.Duration) (stop func()) {
+	tm := time.AfterFunc(d, func() {
+		buf := make([]byte, 4<<20)
+		n := runtime.Stack(buf, true)
+		w.mu.Lock()
+		w.fired = append(w.fired, fmt.Sprintf("%s exceeded %v; all goroutines:\n%s", name, d, buf[:n]))
+		w.mu.Unlock()
+	})
+	return func() { tm.Stop() }
+}
+
+func (w *watchdog) check(t *testing.T) {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.fired) > 0 {
+		t.Fatalf("deadlock watchdog: %s", w.fired[0])
+	}
+}
+
+// failures collects actor-side assertion failures (actors cannot t.Fatal).
+type failures struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (f *failures) add(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.msgs) < 20 {
+		f.msgs = append(f.msgs, fmt.Sprintf(format, args...))
+	}
+}
+
+func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpeg bool, st *tortureStats) {
+	t.Helper()
+	var wd watchdog
+	defer wd.check(t)
+	stopRound := wd.guard(fmt.Sprintf("round seed %d", seed), d+40*time.Second)
+	defer stopRound()
+
+	cfg := config.Default()
+	cfg.RTMP.Addr, cfg.HTTP.Addr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.HTTP.WriteTimeout = 1500 * time.Millisecond
+	cfg.RTMP.MediaTimeout = 2 * time.Second
+	cfg.Stream.QueueDuration = 2 * time.Second
+	srv := server.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel))
+	require.NoError(t, srv.Start())
+	rtmpAddr, httpURL := srv.RTMPAddr().String(), "http://"+srv.HTTPAddr().String()
+
+	keys := []string{"k0", "k1", "k2", "k3"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var actors sync.WaitGroup
+	var fails failures
+	rng := rand.New(rand.NewSource(seed))
+	spawn := func(f func(*rand.Rand)) {
+		r := rand.New(rand.NewSource(rng.Int63()))
+		actors.Add(1)
+		go func() { defer actors.Done(); f(r) }()
+	}
+
+	// Publishers: two per key for k0..k2 so that they race for the key.
+	for _, k := range keys[:3] {
+		for i := 0; i < 2; i++ {
+			spawn(func(r *rand.Rand) { publisherLoop(ctx, r, rtmpAddr, k, tags, st) })
+		}
+	}
+	if useFFmpeg {
+		spawn(func(r *rand.Rand) { ffmpegLoop(ctx, r, rtmpAddr, "k3", st) })
+	} else {
+		spawn(func(r *rand.Rand) { publisherLoop(ctx, r, rtmpAddr, "k3", tags, st) })
+	}
+	// Players on every key, joining before, at and after publish.
+	for i := 0; i < 12; i++ {
+		spawn(func(r *rand.Rand) { playerLoop(ctx, r, httpURL, keys, st, &fails) })
+	}
+	// API kicks.
+	spawn(func(r *rand.Rand) {
+		for sleepCtx(ctx, time.Duration(300+r.Intn(1200))*time.Millisecond) {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, httpURL+"/api/v1/streams/live/"+keys[r.Intn(len(keys))], nil)
+			if resp, err := httpClient.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusNoContent {
+					st.kicks.Add(1)
+				}
+			}
+		}
+	})
+	// A monitor: registry operations must always return promptly.
+	spawn(func(r *rand.Rand) {
+		for sleepCtx(ctx, 50*time.Millisecond) {
+			stop := wd.guard("registry Stats/Streams", 5*time.Second)
+			_ = srv.Registry().Stats()
+			_ = srv.Registry().Streams()
+			stop()
+		}
+	})
+
+	// Let them loose, then shut down while everything is still running.
+	sleepCtx(context.Background(), d)
+	stopShutdown := wd.guard("server shutdown", 10*time.Second)
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	err := srv.Shutdown(sctx)
+	scancel()
+	stopShutdown()
+	require.NoError(t, err, "shutdown within 5 s")
+	cancel()
+	stopActors := wd.guard("actors ending after shutdown", 20*time.Second)
+	actors.Wait()
+	stopActors()
+	wd.check(t)
+
+	fails.mu.Lock()
+	defer fails.mu.Unlock()
+	if len(fails.msgs) > 0 {
+		t.Fatalf("seed %d: %d player failures, first: %s", seed, len(fails.msgs), strings.Join(fails.msgs, "\n"))
+	}
+	require.Equal(t, registry.Stats{}, srv.Registry().Stats(), "registry must be empty after round seed %d", seed)
+}
+
+// sleepCtx sleeps d or until ctx is done; it reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return ctx.Err() == nil
+	case <-ctx.Done():
+		return false
+	}
+}
+
+type flvTag struct {
+	typ     uint8
+	ts      uint32
+	payload []byte
+}
+
+func loadFLV(t *testing.T, path string) []flvTag {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	r := flv.NewReader(bytes.NewReader(b))
+	_, err = r.ReadHeader()
+	require.NoError(t, err)
+	var tags []flvTag
+	for {
+		tag, err := r.ReadTag()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		tags = append(tags, flvTag{typ: tag.Type, ts: tag.Timestamp, payload: bytes.Clone(tag.Data)})
+	}
+	require.NotEmpty(t, tags)
+	return tags
+}
+
+// publisherLoop publishes key again and again with an in-process go-rtmp
+// client replaying tags (timestamps continue across loops), ending each
+// session cleanly, by closing, or by resetting the TCP connection mid-tag.
+func publisherLoop(ctx context.Context, r *rand.Rand, addr, key string, tags []flvTag, st *tortureStats) {
+	for sleepCtx(ctx, time.Duration(r.Intn(800))*time.Millisecond) {
+		publishOnce(ctx, r, addr, key, tags, st)
+	}
+}
+
+func publishOnce(ctx context.Context, r *rand.Rand, addr, key string, tags []flvTag, st *tortureStats) {
+	raw, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return
+	}
+	defer raw.Close()
+	_ = raw.SetDeadline(time.Now().Add(30 * time.Second))
+	cc, err := rtmp.NewClientConn(raw, &rtmp.ConnConfig{})
+	if err != nil {
+		return
+	}
+	defer cc.Close()
+	if err := cc.Connect(&rtmpmsg.NetConnectionConnect{Command: rtmpmsg.NetConnectionConnectCommand{
+		App: "live", FlashVer: "torture/1.0", TCURL: "rtmp://" + addr + "/live"}}); err != nil {
+		return
+	}
+	s, err := cc.CreateStream(nil, 4096)
+	if err != nil {
+		return
+	}
+	if err := s.Publish(&rtmpmsg.NetStreamPublish{PublishingName: key + "?t=1", PublishingType: "live"}); err != nil {
+		return
+	}
+	st.publishes.Add(1)
+	life := time.Duration(500+r.Intn(4000)) * time.Millisecond
+	end := time.Now().Add(life)
+	mode := r.Intn(3) // 0 clean, 1 close, 2 reset mid-tag
+	start := time.Now()
+	var offset uint32
+	for loop := 0; ; loop++ {
+		for i, tg := range tags {
+			if ctx.Err() != nil || time.Now().After(end) {
+				if mode == 0 {
+					_ = s.DeleteStream(&rtmpmsg.NetStreamDeleteStream{StreamID: s.StreamID()})
+				}
+				if mode == 2 {
+					// Half a chunk header and payload, then RST.
+					_, _ = raw.Write([]byte{0x06, 0x00, 0x00, 0x10, 0x00, 0x10})
+					if tc, ok := raw.(*net.TCPConn); ok {
+						_ = tc.SetLinger(0)
+					}
+					st.pubResets.Add(1)
+				}
+				return
+			}
+			ts := tg.ts + offset
+			// Pace at twice real time.
+			if wait := time.Duration(ts)*time.Millisecond/2 - time.Since(start); wait > 0 {
+				if !sleepCtx(ctx, wait) {
+					continue
+				}
+			}
+			var msg rtmpmsg.Message
+			switch tg.typ {
+			case flv.TagAudio:
+				msg = &rtmpmsg.AudioMessage{Payload: bytes.NewReader(tg.payload)}
+			case flv.TagVideo:
+				msg = &rtmpmsg.VideoMessage{Payload: bytes.NewReader(tg.payload)}
+			default:
+				if loop > 0 || i > 0 {
+					continue
+				}
+				msg = &rtmpmsg.DataMessage{Name: "@setDataFrame", Encoding: rtmpmsg.EncodingTypeAMF0, Body: bytes.NewReader(tg.payload)}
+			}
+			if err := s.Write(4+int(tg.typ&1), ts, msg); err != nil {
+				st.pubRefused.Add(1) // refused (duplicate), kicked or shut down
+				return
+			}
+		}
+		offset += tags[len(tags)-1].ts + 40
+	}
+}
+
+// ffmpegLoop keeps one real ffmpeg publisher (stream copy of the fixture,
+// looping) coming and going on key.
+func ffmpegLoop(ctx context.Context, r *rand.Rand, addr, key string, st *tortureStats) {
+	for sleepCtx(ctx, time.Duration(r.Intn(500))*time.Millisecond) {
+		cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "quiet", "-re", "-stream_loop", "-1",
+			"-i", "testdata/torture.flv", "-c", "copy", "-f", "flv", "rtmp://"+addr+"/live/"+key)
+		if cmd.Start() != nil {
+			return
+		}
+		st.publishes.Add(1)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Duration(1+r.Intn(4)) * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+}
+
+// playerLoop plays random keys with random behaviour until ctx is done.
+func playerLoop(ctx context.Context, r *rand.Rand, base string, keys []string, st *tortureStats, fails *failures) {
+	for sleepCtx(ctx, time.Duration(r.Intn(300))*time.Millisecond) {
+		url := base + "/live/" + keys[r.Intn(len(keys))] + ".flv"
+		switch r.Intn(10) {
+		case 0:
+			abortAfterHeaders(ctx, url)
+			st.aborts.Add(1)
+		default:
+			playOnce(ctx, r, url, st, fails)
+		}
+	}
+}
+
+// abortAfterHeaders sends a request and disconnects between the response
+// headers and the body.
+func abortAfterHeaders(ctx context.Context, url string) {
+	host := strings.TrimPrefix(url, "http://")
+	host, path, _ := strings.Cut(host, "/")
+	d := net.Dialer{Timeout: 2 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET /%s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host)
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil || line == "\r\n" {
+			return
+		}
+	}
+}
+
+func playOnce(ctx context.Context, r *rand.Rand, url string, st *tortureStats, fails *failures) {
+	life := time.Duration(200+r.Intn(3000)) * time.Millisecond
+	pctx, cancel := context.WithTimeout(ctx, life)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(pctx, http.MethodGet, url, nil)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		st.notFound.Add(1)
+		return
+	}
+	if resp.StatusCode != http.StatusOK {
+		fails.add("%s: status %d", url, resp.StatusCode)
+		return
+	}
+	st.plays.Add(1)
+	behaviour := r.Intn(6) // 0 stall, 1 slow, else normal
+	var body io.Reader = resp.Body
+	switch behaviour {
+	case 0:
+		st.stalls.Add(1)
+		<-pctx.Done() // never read; the server must cut us or we leave
+		return
+	case 1:
+		st.slow.Add(1)
+		body = &slowReader{r: resp.Body, chunk: 2048, pause: 20 * time.Millisecond}
+	}
+	fr := flv.NewReader(body)
+	h, err := fr.ReadHeader()
+	if err != nil {
+		return // ended or cut before the header: nothing to check
+	}
+	var (
+		last       [32]uint32
+		seen       [32]bool
+		media      bool
+		n          int
+		firstVideo = true
+	)
+	for {
+		tag, err := fr.ReadTag()
+		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF):
+				st.cleanEnds.Add(1)
+			case errors.Is(err, io.ErrUnexpectedEOF), pctx.Err() != nil, isNetErr(err):
+				st.truncated.Add(1)
+			default:
+				fails.add("%s: malformed FLV after %d tags: %v", url, n, err)
+			}
+			return
+		}
+		n++
+		typ := tag.Type & 31
+		if seen[typ] && tag.Timestamp < last[typ] {
+			fails.add("%s: track %d timestamp %d after %d", url, typ, tag.Timestamp, last[typ])
+			return
+		}
+		seen[typ], last[typ] = true, tag.Timestamp
+		switch tag.Type {
+		case flv.TagVideo:
+			if !h.HasVideo {
+				fails.add("%s: video tag but header says no video", url)
+				return
+			}
+			vi, err := flv.ParseVideo(tag.Data)
+			if err != nil {
+				fails.add("%s: bad video tag: %v", url, err)
+				return
+			}
+			if !vi.SequenceHeader && !vi.EndOfSequence {
+				if firstVideo && !vi.Keyframe {
+					fails.add("%s: first video frame is not a keyframe", url)
+					return
+				}
+				firstVideo = false
+				media = true
+			}
+		case flv.TagAudio:
+			if !h.HasAudio {
+				fails.add("%s: audio tag but header says no audio", url)
+				return
+			}
+			if ai, err := flv.ParseAudio(tag.Data); err == nil && !ai.SequenceHeader {
+				media = true
+			}
+		case flv.TagScript:
+			if media {
+				// Metadata may be re-sent in-band; nothing to check.
+			}
+		}
+	}
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection reset")
+}
+
+type slowReader struct {
+	r     io.Reader
+	chunk int
+	pause time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.pause) // deliberately slow: this player's pace, not synchronisation
+	if len(p) > s.chunk {
+		p = p[:s.chunk]
+	}
+	return s.r.Read(p)
+}
+
+func countFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(ents)
+}
+
+func selfRSSKiB(t *testing.T) int { return rssKiB(t, os.Getpid()) }
