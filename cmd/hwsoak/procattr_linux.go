@@ -1,0 +1,10 @@
+package main
+
+import "syscall"
+
+// childAttr puts a child in its own process group, so that the terminal's
+// Ctrl-C reaches only hwsoak (which then stops the children in order), and
+// has the kernel kill it if hwsoak dies.
+func childAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
