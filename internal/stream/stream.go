@@ -13,10 +13,10 @@ package stream
 import (
 	"bytes"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/headwater-media/headwater/internal/lockcheck"
 	"github.com/headwater-media/headwater/internal/flv"
 )
 
@@ -77,7 +77,7 @@ type Stream struct {
 
 	// mu guards every field below it. Lock order: Stream.mu, then
 	// Subscriber.mu. Never held across I/O or a blocking send.
-	mu        sync.Mutex
+	mu        lockcheck.Mutex
 	meta      *Tag
 	videoSeq  *Tag
 	audioSeq  *Tag

@@ -2,9 +2,10 @@ package stream
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/headwater-media/headwater/internal/lockcheck"
 )
 
 // Subscriber is one consumer's bounded queue of tags. The stream pushes into
@@ -17,7 +18,7 @@ type Subscriber struct {
 
 	// mu guards every field below it. Taken after Stream.mu (push is
 	// called with Stream.mu held); never held across I/O.
-	mu       sync.Mutex
+	mu       lockcheck.Mutex
 	q        []*Tag
 	qBytes   int
 	qFirstTS uint32 // timestamp of the oldest queued media tag
