@@ -8,7 +8,10 @@ BIN      := bin/headwater
 PKGS     := ./...
 TESTTIMEOUT ?= 8m
 
-.PHONY: all build run test test-short deps bench lint fmt clean
+.PHONY: all build run test test-short deps bench lint fmt clean torture fuzz soak
+
+DURATION ?= 60s
+FUZZTIME ?= 5s
 
 all: build
 
@@ -22,11 +25,30 @@ run: build
 deps:
 	@scripts/install-deps.sh
 
-## test: unit + integration tests, race detector on; also the patched go-rtmp's own tests.
+## test: unit + integration tests (including a 10 s torture run) with the race
+## detector; the whole suite again with the lock-order detector (-tags
+## deadlock, see docs/lockcheck.md); every fuzz target for 3 s; the
+## patched go-rtmp's own tests.
 test: deps
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -timeout $(TESTTIMEOUT) $(PKGS)
+	TORTURE_DURATION=10s $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) $(PKGS)
+	TORTURE_DURATION=5s $(GO) test -tags deadlock -count=1 -timeout $(TESTTIMEOUT) $(PKGS)
+	FUZZTIME=3s scripts/fuzz.sh
 	cd third_party/go-rtmp && $(GO) test -race -count=1 -timeout 5m ./...
+
+## torture: the seeded chaos test for DURATION (default 60s); TORTURE_SEED=N replays.
+torture: deps
+	TORTURE_DURATION=$(DURATION) $(GO) test -race -count=1 -timeout 2h -run '^TestTorture$$' -v ./internal/e2e/
+
+## fuzz: every fuzz target for FUZZTIME each (default 5s).
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+## soak: the real binary under churning ffmpeg publishers and players for
+## DURATION (make soak DURATION=30m); CSV, PNG and summary in docs/soak/.
+SOAK_DURATION := $(if $(filter command line environment,$(origin DURATION)),$(DURATION),30m)
+soak: deps
+	DURATION=$(SOAK_DURATION) scripts/soak.sh
 
 ## test-short: unit tests only (no ffmpeg needed).
 test-short:
