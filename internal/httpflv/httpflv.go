@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/headwater-media/headwater/internal/flv"
+	"github.com/headwater-media/headwater/internal/lockcheck"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/stream"
 )
@@ -48,7 +49,7 @@ type Handler struct {
 
 	// mu guards closing and every active.Add, so that no Add can race
 	// with Wait. Leaf lock, never held across I/O.
-	mu      sync.Mutex
+	mu      lockcheck.Mutex
 	closing bool
 	active  sync.WaitGroup // one per request being served
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 	rtmp "github.com/yutopp/go-rtmp"
 
+	"github.com/headwater-media/headwater/internal/lockcheck"
 	"github.com/headwater-media/headwater/internal/registry"
 )
 
@@ -71,7 +72,7 @@ type Server struct {
 
 	// mu guards ln, conns and closing. Leaf lock: nothing is called under it
 	// but net.Conn.Close and net.Listener.Close, which do not block.
-	mu      sync.Mutex
+	mu      lockcheck.Mutex
 	ln      net.Listener
 	conns   map[net.Conn]struct{}
 	closing bool

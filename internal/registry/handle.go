@@ -1,9 +1,9 @@
 package registry
 
 import (
-	"sync"
 	"time"
 
+	"github.com/headwater-media/headwater/internal/lockcheck"
 	"github.com/headwater-media/headwater/internal/stream"
 )
 
@@ -17,7 +17,7 @@ type Publisher struct {
 	// under it so that no write can start after Release has returned.
 	// Lock order: Publisher.mu, then Stream.mu (inside Write); Registry.mu
 	// is never taken under it.
-	mu       sync.Mutex
+	mu       lockcheck.Mutex
 	released bool
 }
 
@@ -70,7 +70,7 @@ type Player struct {
 	started time.Time
 
 	// mu guards released and sub. Lock order: Player.mu, then Stream.mu.
-	mu       sync.Mutex
+	mu       lockcheck.Mutex
 	released bool
 	sub      *stream.Subscriber
 }

@@ -14,10 +14,10 @@ package registry
 import (
 	"errors"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/headwater-media/headwater/internal/lockcheck"
 	"github.com/headwater-media/headwater/internal/stream"
 )
 
@@ -47,7 +47,7 @@ type Registry struct {
 	// mu guards live, alive and every entry's refs, publisher and players.
 	// It is a leaf lock: nothing else is locked while it is held, and no
 	// stream method, callback or I/O runs under it.
-	mu      sync.Mutex
+	mu      lockcheck.Mutex
 	live    map[Key]*entry
 	alive   int // entries whose stream has not been freed
 	players int // player handles held, on live and ended streams
