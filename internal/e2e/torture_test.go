@@ -76,7 +76,7 @@ func TestTorture(t *testing.T) {
 
 	runtime.GC()
 	debug.FreeOSMemory()
-	baseFDs, baseRSS := countFDs(t), selfRSSKiB(t)
+	baseFDs, baseRSS, baseG := countFDs(t), selfRSSKiB(t), runtime.NumGoroutine()
 	baseGoroutines := goleak.IgnoreCurrent()
 
 	round := 5 * time.Second
@@ -85,12 +85,18 @@ func TestTorture(t *testing.T) {
 	}
 	var st tortureStats
 	start := time.Now()
+	rounds := 0
 	for r := 0; time.Since(start) < total; r++ {
 		runRound(t, seed+int64(r), min(round, total-time.Since(start)+time.Second), tags, useFFmpeg, &st)
 		if t.Failed() {
 			return
 		}
+		rounds++
+		if total >= time.Minute && r%6 == 5 {
+			t.Logf("torture: %v, %d rounds: %s", time.Since(start).Round(time.Second), rounds, st.String())
+		}
 	}
+	t.Logf("torture: %d rounds (server start → chaos → racing shutdown)", rounds)
 	t.Logf("torture: %s", st.String())
 	require.Positive(t, st.publishes.Load(), "no publish succeeded: the mix is broken")
 	require.Positive(t, st.plays.Load(), "no play succeeded: the mix is broken")
@@ -100,7 +106,8 @@ func TestTorture(t *testing.T) {
 	debug.FreeOSMemory()
 	httpClient.CloseIdleConnections()
 	fds, rss := countFDs(t), selfRSSKiB(t)
-	t.Logf("torture: fds %d → %d, RSS %d → %d KiB", baseFDs, fds, baseRSS, rss)
+	t.Logf("torture: goroutines %d → %d, fds %d → %d, RSS %d → %d KiB (peak %d KiB, test process incl. clients and -race)",
+		baseG, runtime.NumGoroutine(), baseFDs, fds, baseRSS, rss, procStatusKiB(t, "VmHWM:"))
 	require.LessOrEqual(t, fds, baseFDs+4, "file descriptors must return to baseline")
 	require.Less(t, rss-baseRSS, 96<<10, "RSS must return to near its baseline")
 }
@@ -547,3 +554,18 @@ func countFDs(t *testing.T) int {
 }
 
 func selfRSSKiB(t *testing.T) int { return rssKiB(t, os.Getpid()) }
+
+// procStatusKiB reads one kB field of /proc/self/status.
+func procStatusKiB(t *testing.T, field string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			require.NoError(t, err)
+			return n
+		}
+	}
+	return 0
+}
