@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Fuzz: runs every Go fuzz target of the repository (func FuzzXxx in a
+# *_test.go file outside third_party) for FUZZTIME each, one
+# `go test -fuzz` per target, as go test allows one -fuzz target per run.
+# Prints one summary line per target and stops at the first failure, showing
+# go test's output (a failing input is saved under the package's
+# testdata/fuzz/<Target>/ by go test). Usually run as: make fuzz FUZZTIME=30s
+#
+# Usage: scripts/fuzz.sh [REGEXP]   only targets whose name matches REGEXP
+#
+# Environment: FUZZTIME (default 5s; a duration or Nx for N executions),
+# FUZZMINIMIZETIME (default 2s: the time spent minimizing each new input;
+# raise it for smaller reproducers), GO (default go).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME=${FUZZTIME:-5s}
+FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-2s}
+GO=${GO:-go}
+FILTER=${1:-.}
+
+# "internal/flv/fuzz_test.go:func FuzzParseVideo(f *testing.F) {" -> "./internal/flv FuzzParseVideo"
+targets=$(grep -r --include='*_test.go' --exclude-dir=third_party --exclude-dir=.git \
+  --exclude-dir=testdata -E '^func Fuzz[A-Za-z0-9_]*\(' . |
+  sed -E 's#^\./(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\(.*#./\1 \2#' |
+  sort -u | awk -v re="$FILTER" '$2 ~ re')
+
+if [ -z "$targets" ]; then
+  echo "fuzz: no fuzz targets match '$FILTER'" >&2
+  exit 1
+fi
+count=$(printf '%s\n' "$targets" | wc -l | tr -d ' ')
+echo "fuzz: $count targets, $FUZZTIME each"
+
+# now prints the time in seconds, with a fraction where bash has EPOCHREALTIME.
+now() {
+  if [ -n "${EPOCHREALTIME:-}" ]; then echo "${EPOCHREALTIME/,/.}"; else date +%s; fi
+}
+
+log=$(mktemp "${TMPDIR:-/tmp}/fuzz.XXXXXX")
+trap 'rm -f "$log"' EXIT
+
+total_start=$(now)
+while read -r pkg name; do
+  start=$(now)
+  set +e
+  "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" \
+    -fuzzminimizetime "$FUZZMINIMIZETIME" "$pkg" </dev/null >"$log" 2>&1
+  code=$?
+  set -e
+  secs=$(awk -v s="$start" -v e="$(now)" 'BEGIN { printf "%.1f", e - s }')
+  # The last progress line: "fuzz: elapsed: 5s, execs: 12345 (2469/sec), new interesting: ..."
+  execs=$(grep -o 'execs: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2 || true)
+  interesting=$(grep -o 'new interesting: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f3 || true)
+  if [ "$code" -ne 0 ]; then
+    printf 'FAIL  %-32s %-22s %6ss  execs %s\n' "$name" "$pkg" "$secs" "${execs:-?}"
+    cat "$log"
+    exit "$code"
+  fi
+  printf 'ok    %-32s %-22s %6ss  execs %-9s new %s\n' "$name" "$pkg" "$secs" "${execs:-?}" "${interesting:-0}"
+done <<<"$targets"
+echo "fuzz: all $count targets passed in $(awk -v s="$total_start" -v e="$(now)" 'BEGIN { printf "%.0f", e - s }')s"
