@@ -381,3 +381,42 @@ func TestKeyframeLargerThanTheGOPCacheIsNotCached(t *testing.T) {
 	require.Len(t, drain(t, sub), 3, "headers only")
 	s.Unsubscribe(sub)
 }
+
+// TestHeaderOverflowStillSkipsToKeyframe: found by FuzzStreamWrite. When a
+// header is what overflows a stalled queue, the media dropped must still make
+// the player wait for the next keyframe.
+func TestHeaderOverflowStillSkipsToKeyframe(t *testing.T) {
+	s := New(Config{GOPCacheBytes: 1 << 20, QueueBytes: 880})
+	stalled := s.Subscribe()
+	write(t, s, flv.TagScript, 0, st.Metadata(true, true))
+	write(t, s, flv.TagVideo, 0, st.AVCSeqHeader())
+	write(t, s, flv.TagAudio, 0, st.AACSeqHeader())
+	write(t, s, flv.TagVideo, 0, st.AVCFrame(true, 300))
+	write(t, s, flv.TagVideo, 33, st.AVCFrame(false, 200))
+	write(t, s, flv.TagVideo, 66, st.AVCFrame(false, 200))
+	write(t, s, flv.TagVideo, 66, st.AVCSeqHeader()) // the header overflows the queue
+	write(t, s, flv.TagVideo, 99, st.AVCFrame(false, 200))
+	write(t, s, flv.TagVideo, 132, st.AVCFrame(true, 200))
+	tags := drain(t, stalled)
+	for _, tg := range tags {
+		if !tg.Header {
+			require.True(t, tg.Keyframe, "after a drop the first media tag is a keyframe (got ts %d)", tg.Timestamp)
+			break
+		}
+	}
+	require.Positive(t, stalled.Dropped())
+	s.Unsubscribe(stalled)
+}
+
+func TestMetadataTimestampDoesNotFlushQueues(t *testing.T) {
+	cfg := testConfig()
+	cfg.QueueDuration = time.Second
+	s := New(cfg)
+	publishHeaders(t, s)
+	write(t, s, flv.TagVideo, 0, st.AVCFrame(true, 10))
+	sub := s.Subscribe()
+	write(t, s, flv.TagVideo, 33, st.AVCFrame(false, 10))
+	write(t, s, flv.TagScript, 1_000_000, st.Metadata(true, true)) // absurd metadata timestamp
+	require.Zero(t, sub.Dropped())
+	s.Unsubscribe(sub)
+}

@@ -139,11 +139,17 @@ func (sub *Subscriber) push(t *Tag) {
 			sub.closeLocked()
 			return
 		}
-		if !t.Header && !sub.resyncPoint(t) {
+		switch {
+		case t.Header:
+			// Media was dropped: whatever follows must wait for a keyframe.
+			sub.waitKey = sub.waitKey || n > 0
+		case !sub.resyncPoint(t):
 			sub.waitKey = true
 			sub.drop(1)
 			sub.notify()
 			return
+		default:
+			sub.waitKey = false
 		}
 	}
 	sub.appendLocked(t)
@@ -163,7 +169,9 @@ func (sub *Subscriber) overflowLocked(t *Tag) bool {
 	if cfg.QueueBytes > 0 && sub.qBytes+len(t.Data) > cfg.QueueBytes {
 		return true
 	}
-	if cfg.QueueDuration > 0 && sub.qMedia && t.Timestamp > sub.qFirstTS &&
+	// Only media timestamps measure the queue: a header's (metadata's is
+	// not even repaired) says nothing about how far behind the player is.
+	if cfg.QueueDuration > 0 && !t.Header && sub.qMedia && t.Timestamp > sub.qFirstTS &&
 		time.Duration(t.Timestamp-sub.qFirstTS)*time.Millisecond > cfg.QueueDuration {
 		return true
 	}
