@@ -421,14 +421,21 @@ func (cs *ChunkStreamer) updateWriterHeader(writer *ChunkStreamWriter) {
 }
 
 func (cs *ChunkStreamer) waitWriters() {
+	// Snapshot the writers, then wait without holding cs.mu: the writer
+	// loop's error path (forceCloseWriters) needs cs.mu to release them.
+	// (headwater patch 7)
 	cs.mu.Lock()
-	defer cs.mu.Unlock()
+	writers := make(map[int]*ChunkStreamWriter, len(cs.writers))
+	for k, writer := range cs.writers {
+		writers[k] = writer
+	}
+	cs.mu.Unlock()
 
 	// Wait until that writers are finished for 3 seconds. (NOTE: 3s is addhoc value...)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 
-	for k, writer := range cs.writers {
+	for k, writer := range writers {
 		if err := writer.Wait(ctx); err != nil {
 			cs.logger.Warnf("Failed to wait writer: ID = %d", k)
 		}
