@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -118,4 +119,40 @@ func NewMetrics(reg *registry.Registry, totals *stream.Totals, extra ...promethe
 	)
 	m.MustRegister(extra...)
 	return m
+}
+
+// LimitRefusalsMetric is the counter of refusals for a configured limit,
+// labelled limit="..." (http_conns, streams, ...).
+const LimitRefusalsMetric = "headwater_limit_refusals_total"
+
+// NewLimitRefusals returns a collector of LimitRefusalsMetric with one
+// series per key of counts, read at scrape time (the counters themselves
+// are atomics where the limits are enforced).
+func NewLimitRefusals(counts map[string]func() uint64) prometheus.Collector {
+	c := &limitRefusals{
+		desc: prometheus.NewDesc(LimitRefusalsMetric,
+			"Connections, publishers and players refused (or, for publish_bitrate, disconnected) because a configured limit was reached.",
+			[]string{"limit"}, nil),
+		counts: counts,
+	}
+	for l := range counts {
+		c.limits = append(c.limits, l)
+	}
+	sort.Strings(c.limits)
+	return c
+}
+
+// limitRefusals is the collector behind NewLimitRefusals; immutable.
+type limitRefusals struct {
+	desc   *prometheus.Desc
+	limits []string
+	counts map[string]func() uint64
+}
+
+func (c *limitRefusals) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *limitRefusals) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range c.limits {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.counts[l]()), l)
+	}
 }

@@ -19,6 +19,7 @@ type Config struct {
 	RTMP   RTMP   `yaml:"rtmp"`
 	HTTP   HTTP   `yaml:"http"`
 	Stream Stream `yaml:"stream"`
+	Limits Limits `yaml:"limits"`
 	Log    Log    `yaml:"log"`
 }
 
@@ -48,6 +49,27 @@ type Stream struct {
 	QueueBytes    int           `yaml:"queue_bytes"`
 	QueueDuration time.Duration `yaml:"queue_duration"`
 }
+
+// Limits caps what clients may use. A refusal is an HTTP 503 with
+// Retry-After, or an RTMP error status and a close; see docs/limits.md. The
+// totals are rtmp.max_conns and http.max_conns.
+type Limits struct {
+	// MaxStreams caps live streams (publishers); 0 is unlimited.
+	MaxStreams int `yaml:"max_streams"`
+	// MaxPlayersPerStream caps the players of one live stream; 0 is unlimited.
+	MaxPlayersPerStream int `yaml:"max_players_per_stream"`
+	// MaxConnsPerIP caps connections per client IP, RTMP and HTTP counted
+	// separately; 0 is off (NATs and proxies put many clients behind one IP).
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// MaxPublishBitrate caps one publisher's media bits/s, averaged over
+	// 5 s; 0 is off.
+	MaxPublishBitrate int64 `yaml:"max_publish_bitrate"`
+}
+
+// MinPublishBitrate is the lowest non-zero limits.max_publish_bitrate, so
+// that a value meant in kbit/s is an error rather than a limit no
+// publisher can meet.
+const MinPublishBitrate = 64000
 
 // Log configures logging.
 type Log struct {
@@ -79,7 +101,8 @@ func Default() Config {
 			QueueBytes:    24 << 20,
 			QueueDuration: 10 * time.Second,
 		},
-		Log: Log{Level: "info", Format: "console"},
+		Limits: Limits{MaxStreams: 10000},
+		Log:    Log{Level: "info", Format: "console"},
 	}
 }
 
@@ -141,6 +164,17 @@ func (c Config) Validate() error {
 	}
 	if c.Stream.QueueBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("stream.queue_bytes: must be >= 1048576, got %d", c.Stream.QueueBytes))
+	}
+	nonNegative := func(key string, v int64) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must be >= 0 (0 = unlimited), got %d", key, v))
+		}
+	}
+	nonNegative("limits.max_streams", int64(c.Limits.MaxStreams))
+	nonNegative("limits.max_players_per_stream", int64(c.Limits.MaxPlayersPerStream))
+	nonNegative("limits.max_conns_per_ip", int64(c.Limits.MaxConnsPerIP))
+	if b := c.Limits.MaxPublishBitrate; b != 0 && b < MinPublishBitrate {
+		errs = append(errs, fmt.Errorf("limits.max_publish_bitrate: must be 0 (off) or >= %d bits/s, got %d", MinPublishBitrate, b))
 	}
 	switch c.Log.Format {
 	case "console", "json":

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,20 @@ func TestDefaultsAreValid(t *testing.T) {
 	require.Equal(t, ":1935", c.RTMP.Addr)
 	require.Equal(t, ":8080", c.HTTP.Addr)
 	require.GreaterOrEqual(t, c.HTTP.MaxConns, 10000, "room for 10,000 players")
+	require.Equal(t, Limits{MaxStreams: 10000}, c.Limits,
+		"per-IP, per-stream and bitrate limits are off by default; max_streams is high")
+}
+
+func TestLoadLimits(t *testing.T) {
+	c, err := Load(writeFile(t, "limits:\n  max_streams: 5\n  max_players_per_stream: 7\n"+
+		"  max_conns_per_ip: 3\n  max_publish_bitrate: 8000000\nhttp:\n  max_conns: 50\n"))
+	require.NoError(t, err)
+	require.Equal(t, Limits{MaxStreams: 5, MaxPlayersPerStream: 7, MaxConnsPerIP: 3, MaxPublishBitrate: 8_000_000}, c.Limits)
+	require.Equal(t, 50, c.HTTP.MaxConns)
+
+	c, err = Load(writeFile(t, "limits:\n  max_streams: 0\n"))
+	require.NoError(t, err, "0 is unlimited")
+	require.Zero(t, c.Limits.MaxStreams)
 }
 
 func TestLoadOverridesDefaults(t *testing.T) {
@@ -39,17 +54,40 @@ func TestLoadOverridesDefaults(t *testing.T) {
 
 func TestLoadRejectsBadFiles(t *testing.T) {
 	for body, want := range map[string]string{
-		"rtmp:\n  bogus: 1\n":               "bogus",
-		"rtmp:\n  read_timeout: -1s\n":      "rtmp.read_timeout",
-		"log:\n  format: xml\n":             "log.format",
-		"http:\n  max_conns: 0\n":           "http.max_conns",
-		"rtmp:\n  max_message_size: 10\n":   "rtmp.max_message_size",
-		"rtmp: [\n":                         "yaml",
-		"stream:\n  queue_duration: soon\n": "line 2",
+		"rtmp:\n  bogus: 1\n":                     "bogus",
+		"rtmp:\n  read_timeout: -1s\n":            "rtmp.read_timeout",
+		"log:\n  format: xml\n":                   "log.format",
+		"http:\n  max_conns: 0\n":                 "http.max_conns",
+		"rtmp:\n  max_message_size: 10\n":         "rtmp.max_message_size",
+		"rtmp: [\n":                               "yaml",
+		"stream:\n  queue_duration: soon\n":       "line 2",
+		"limits:\n  max_streams: -1\n":            "limits.max_streams",
+		"limits:\n  max_players_per_stream: -2\n": "limits.max_players_per_stream",
+		"limits:\n  max_conns_per_ip: -1\n":       "limits.max_conns_per_ip",
+		"limits:\n  max_publish_bitrate: 5000\n":  "limits.max_publish_bitrate",
+		"limits:\n  max_publish_bitrate: -1\n":    "limits.max_publish_bitrate",
+		"limits:\n  max_bitrate: 1\n":             "max_bitrate",
 	} {
 		_, err := Load(writeFile(t, body))
 		require.ErrorContains(t, err, want, body)
 	}
 	_, err := Load(filepath.Join(t.TempDir(), "missing.yaml"))
 	require.Error(t, err)
+}
+
+// TestREADMEConfigBlockIsTheDefaults keeps the README's "every key and its
+// default" YAML block true.
+func TestREADMEConfigBlockIsTheDefaults(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(b), "every key and its default:\n\n```yaml\n")
+	require.True(t, ok, "README's config block not found")
+	block, _, ok := strings.Cut(after, "```")
+	require.True(t, ok)
+	c, err := Load(writeFile(t, block))
+	require.NoError(t, err)
+	require.Equal(t, Default(), c)
+	for _, key := range []string{"max_streams", "max_players_per_stream", "max_conns_per_ip", "max_publish_bitrate"} {
+		require.Contains(t, block, "  "+key+":", "README documents limits.%s", key)
+	}
 }

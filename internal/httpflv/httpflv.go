@@ -37,6 +37,17 @@ func DefaultConfig() Config {
 	return Config{WriteTimeout: 10 * time.Second, DrainTimeout: time.Second}
 }
 
+// RetryAfter is the Retry-After, in seconds, of a 503 for a limit.
+const RetryAfter = "5"
+
+// LimitPlayersPerStream names the players-per-stream limit in logs and
+// metrics.
+const LimitPlayersPerStream = "players_per_stream"
+
+// refusalSampler rate-limits refusal log lines across the process
+// (lock-free): a flood is counted in full by the registry, logged in part.
+var refusalSampler = &zerolog.BurstSampler{Burst: 20, Period: time.Second}
+
 // Handler serves HTTP-FLV. App and stream names come from the path value
 // functions so that any router can mount it.
 type Handler struct {
@@ -97,6 +108,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	player, err := h.Registry.Play(key, r.RemoteAddr)
 	if errors.Is(err, registry.ErrNotFound) {
 		http.Error(w, "stream not found", http.StatusNotFound)
+		return
+	}
+	if errors.Is(err, registry.ErrTooManyPlayers) {
+		log := h.Log.Sample(refusalSampler)
+		log.Warn().Str("limit", LimitPlayersPerStream).Str("remote", r.RemoteAddr).
+			Str("app", key.App).Str("stream", key.Name).Msg("play refused: limit reached")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Retry-After", RetryAfter)
+		http.Error(w, "too many players on this stream, retry later", http.StatusServiceUnavailable)
 		return
 	}
 	if err != nil {

@@ -58,9 +58,9 @@ func (c *deadlineConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-func (c *deadlineConn) gotMedia() { c.lastMedia.Store(time.Now().UnixNano()) }
+func (c *deadlineConn) gotMedia(now time.Time) { c.lastMedia.Store(now.UnixNano()) }
 
 func (c *deadlineConn) startPublishing() {
-	c.gotMedia()
+	c.gotMedia(time.Now())
 	c.publishing.Store(true)
 }

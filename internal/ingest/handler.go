@@ -31,6 +31,7 @@ type handler struct {
 	current atomic.Pointer[registry.Publisher] // pub, for kick on other goroutines
 	started time.Time
 	badTags int
+	rate    rateMeter // media bytes of the current publish, when MaxPublishBitrate is set
 }
 
 var _ rtmp.Handler = (*handler)(nil)
@@ -68,11 +69,21 @@ func (h *handler) OnPublish(_ *rtmp.StreamContext, _ uint32, cmd *rtmpmsg.NetStr
 	pub, err = h.srv.reg.Publish(key, registry.PublisherInfo{
 		Remote: h.conn.RemoteAddr().String(), Encoder: h.encoder, Query: query,
 	}, func() { h.kick(pub) })
+	if errors.Is(err, registry.ErrTooManyStreams) {
+		// Publish.Failed, not BadName: the name is fine and may be retried
+		// later (encoders reconnect on it); BadName says the name is taken.
+		// go-rtmp sends the status, then the connection ends.
+		h.srv.refusalLog(h.log).Warn().Str("limit", LimitStreams).Str("app", key.App).Str("stream", key.Name).
+			Msg("publish refused: limit reached")
+		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed,
+			Description: "server busy: too many live streams, retry later", Err: err}
+	}
 	if err != nil {
 		h.log.Warn().Str("app", key.App).Str("stream", key.Name).Err(err).Msg("publish refused")
 		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
 	}
 	h.pub, h.started = pub, time.Now()
+	h.rate = rateMeter{start: h.started}
 	h.current.Store(pub)
 	h.log = h.log.With().Str("app", key.App).Str("stream", key.Name).Uint64("stream_id", pub.ID()).Logger()
 	h.conn.startPublishing()
@@ -110,7 +121,16 @@ func (h *handler) media(typ uint8, ts uint32, payload io.Reader) error {
 	if n == 0 {
 		return nil // does not count as media for the media timeout
 	}
-	h.conn.gotMedia()
+	now := time.Now()
+	h.conn.gotMedia(now)
+	if limit := h.srv.cfg.MaxPublishBitrate; limit > 0 && h.pub != nil {
+		if bps := h.rate.add(now, n); bps > limit {
+			h.srv.refusedBitrate.Add(1)
+			h.srv.refusalLog(h.log).Warn().Str("limit", LimitPublishBitrate).Int64("bitrate", bps).
+				Int64("max", limit).Msg("publisher disconnected: limit exceeded")
+			return fmt.Errorf("%w: %d bit/s over %d s, limit %d", errBitrate, bps, rateWindow, limit)
+		}
+	}
 	buf := make([]byte, flv.TagSize(n))
 	if _, err := io.ReadFull(lr, buf[flv.TagHeaderSize:flv.TagHeaderSize+n]); err != nil {
 		return err
@@ -163,6 +183,49 @@ func (h *handler) unpublish(reason string) {
 	h.conn.publishing.Store(false)
 	h.log.Info().Dur("duration", time.Since(h.started)).Uint64("bytes", bytesIn).
 		Uint64("dropped", dropped).Int("bad_tags", h.badTags).Str("reason", reason).Msg("publish stop")
+}
+
+// errBitrate ends a publisher over Config.MaxPublishBitrate.
+var errBitrate = errors.New("publish bitrate over the limit")
+
+// rateWindow is how many whole seconds rateMeter averages over.
+const rateWindow = 5
+
+// rateMeter measures one publisher's media bytes per second in one-second
+// buckets. Only the connection's goroutine uses it: no lock, no allocation
+// and no timer per tag, and the average is only computed when a second has
+// passed.
+type rateMeter struct {
+	start   time.Time // monotonic origin of the seconds
+	sec     int64     // the second (since start) being filled
+	buckets [rateWindow + 1]int64
+}
+
+// add counts n bytes at now. When now starts a new second, it returns the
+// average bits/s over the rateWindow whole seconds before it (seconds
+// before start count as zero, so a short burst at the start is not an
+// excess); otherwise -1.
+func (m *rateMeter) add(now time.Time, n int) int64 {
+	const slots = rateWindow + 1
+	sec := int64(now.Sub(m.start) / time.Second)
+	avg := int64(-1)
+	if sec > m.sec {
+		// Seconds m.sec+1 .. sec had no bytes yet: clear their slots (all of
+		// them after a gap of a whole window or more).
+		for s := max(m.sec+1, sec-slots+1); s <= sec; s++ {
+			m.buckets[s%slots] = 0
+		}
+		m.sec = sec
+		var sum int64
+		for s := sec - rateWindow; s < sec; s++ {
+			if s >= 0 {
+				sum += m.buckets[s%slots]
+			}
+		}
+		avg = sum * 8 / rateWindow
+	}
+	m.buckets[m.sec%slots] += int64(n)
+	return avg
 }
 
 // kick ends the connection from another goroutine if it still publishes

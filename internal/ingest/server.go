@@ -14,7 +14,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -37,6 +39,12 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxConns caps concurrent RTMP connections; more are closed at accept.
 	MaxConns int
+	// MaxConnsPerIP caps concurrent RTMP connections from one client IP;
+	// more are closed at accept. 0 is off.
+	MaxConnsPerIP int
+	// MaxPublishBitrate (bits/s) disconnects a publisher whose audio and
+	// video payload averages more over the last 5 whole seconds. 0 is off.
+	MaxPublishBitrate int64
 	// MaxMessageSize caps one RTMP message.
 	MaxMessageSize uint32
 	// MaxPartialBytes caps the announced size of incomplete messages
@@ -62,19 +70,27 @@ func DefaultConfig() Config {
 
 // Server accepts RTMP publishers.
 type Server struct {
-	cfg    Config
-	reg    *registry.Registry
-	log    zerolog.Logger
-	rtmpLg *logrus.Logger
-	done   chan struct{} // closed by Shutdown
+	cfg Config
+	reg *registry.Registry
+	log zerolog.Logger
+	// refSampler rate-limits refusal log lines (lock-free): a flood is
+	// counted in full, logged in part.
+	refSampler zerolog.Sampler
+	rtmpLg     *logrus.Logger
+	done       chan struct{} // closed by Shutdown
 
 	wg sync.WaitGroup // one per connection goroutine
 
-	// mu guards ln, conns and closing. Leaf lock: nothing is called under it
-	// but net.Conn.Close and net.Listener.Close, which do not block.
+	refusedConns   atomic.Uint64
+	refusedPerIP   atomic.Uint64
+	refusedBitrate atomic.Uint64
+
+	// mu guards ln, conns, perIP and closing. Leaf lock: nothing is called
+	// under it but net.Conn.Close and net.Listener.Close, which do not block.
 	mu      lockcheck.Mutex
 	ln      net.Listener
 	conns   map[net.Conn]struct{}
+	perIP   map[netip.Addr]int // connections per client IP, when MaxConnsPerIP > 0
 	closing bool
 }
 
@@ -83,8 +99,21 @@ func NewServer(cfg Config, reg *registry.Registry, log zerolog.Logger) *Server {
 	log = log.With().Str("component", "rtmp").Logger()
 	return &Server{
 		cfg: cfg, reg: reg, log: log, rtmpLg: newLogrusBridge(log),
-		done: make(chan struct{}), conns: make(map[net.Conn]struct{}),
+		refSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second},
+		done:       make(chan struct{}), conns: make(map[net.Conn]struct{}), perIP: make(map[netip.Addr]int),
 	}
+}
+
+// Refusals counts what the RTMP side refused for a limit since NewServer.
+type Refusals struct {
+	Conns          uint64 // over MaxConns, closed at accept
+	ConnsPerIP     uint64 // over MaxConnsPerIP, closed at accept
+	PublishBitrate uint64 // publishers disconnected over MaxPublishBitrate
+}
+
+// Refusals returns the refusal counts (atomics; safe at any time).
+func (s *Server) Refusals() Refusals {
+	return Refusals{Conns: s.refusedConns.Load(), ConnsPerIP: s.refusedPerIP.Load(), PublishBitrate: s.refusedBitrate.Load()}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -123,42 +152,99 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		if ok, full := s.track(c); !ok {
-			if full {
-				s.log.Warn().Str("remote", c.RemoteAddr().String()).Int("max_conns", s.cfg.MaxConns).Msg("connection refused: limit reached")
+		ip := remoteIP(c.RemoteAddr())
+		refused := s.track(c, ip)
+		if refused != refusedNone {
+			// RTMP has no way to say why before connect: count, close, then
+			// log (sampled), all after track has unlocked.
+			limit, bound := LimitConns, s.cfg.MaxConns
+			switch refused {
+			case refusedConns:
+				s.refusedConns.Add(1)
+			case refusedPerIP:
+				s.refusedPerIP.Add(1)
+				limit, bound = LimitConnsPerIP, s.cfg.MaxConnsPerIP
 			}
 			_ = c.Close()
+			if refused != refusedClosing {
+				s.refusalLog(s.log).Warn().Str("limit", limit).Str("remote", c.RemoteAddr().String()).
+					Int("max", bound).Msg("connection refused: limit reached")
+			}
 			continue
 		}
-		go s.serveConn(c)
+		go s.serveConn(c, ip)
 	}
 }
 
-// track registers c, or refuses it when closing or (full) over MaxConns.
-func (s *Server) track(c net.Conn) (ok, full bool) {
+// refusalLog returns l rate-limited for refusal lines.
+func (s *Server) refusalLog(l zerolog.Logger) *zerolog.Logger {
+	l = l.Sample(s.refSampler)
+	return &l
+}
+
+// Limit names, as logged and as the metric's limit label.
+const (
+	LimitConns          = "rtmp_conns"
+	LimitConnsPerIP     = "rtmp_conns_per_ip"
+	LimitStreams        = "streams"
+	LimitPublishBitrate = "publish_bitrate"
+)
+
+// refusal is why track refused a connection.
+type refusal int
+
+const (
+	refusedNone    refusal = iota
+	refusedClosing         // shutting down: not a limit
+	refusedConns
+	refusedPerIP
+)
+
+// track registers c (from ip), or says why it is refused.
+func (s *Server) track(c net.Conn, ip netip.Addr) refusal {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false, false
+		return refusedClosing
 	}
 	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
-		return false, true
+		return refusedConns
+	}
+	if s.cfg.MaxConnsPerIP > 0 {
+		if s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+			return refusedPerIP
+		}
+		s.perIP[ip]++
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
-	return true, false
+	return refusedNone
 }
 
-func (s *Server) untrack(c net.Conn) {
+func (s *Server) untrack(c net.Conn, ip netip.Addr) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if s.cfg.MaxConnsPerIP > 0 {
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
+	}
 	s.mu.Unlock()
 	s.wg.Done()
 }
 
+// remoteIP is the client IP of addr (IPv4-mapped addresses unmapped); the
+// zero Addr for a non-TCP address.
+func remoteIP(addr net.Addr) netip.Addr {
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
 // serveConn runs one connection to its end; it owns c and closes it.
-func (s *Server) serveConn(c net.Conn) {
-	defer s.untrack(c)
+func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
+	defer s.untrack(c, ip)
 	dc := &deadlineConn{
 		Conn:         c,
 		readTimeout:  s.cfg.ReadTimeout,

@@ -74,6 +74,7 @@ func TestMaxConnsRefusesExtraConnections(t *testing.T) {
 	require.Error(t, err, "the connection over the limit is closed at once")
 	var ne net.Error
 	require.False(t, errors.As(err, &ne) && ne.Timeout(), "closed, not left hanging: %v", err)
+	require.Equal(t, Refusals{Conns: 1}, s.Refusals())
 
 	require.NoError(t, s.Shutdown(context.Background()))
 	require.ErrorIs(t, <-served, ErrServerClosed)

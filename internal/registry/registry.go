@@ -29,7 +29,32 @@ var (
 	ErrStreamBusy = errors.New("stream already publishing")
 	// ErrReleased: the handle was released and may not touch the stream.
 	ErrReleased = errors.New("handle released")
+	// ErrTooManyStreams: Limits.MaxStreams streams are live.
+	ErrTooManyStreams = errors.New("too many live streams")
+	// ErrTooManyPlayers: the stream has Limits.MaxPlayersPerStream players.
+	ErrTooManyPlayers = errors.New("too many players on this stream")
 )
+
+// Limits caps what the registry hands out. A zero field is unlimited.
+type Limits struct {
+	// MaxStreams caps live keys (streams with a publisher). Ended streams
+	// whose players are still draining do not count.
+	MaxStreams int
+	// MaxPlayersPerStream caps the player handles of one live stream.
+	MaxPlayersPerStream int
+}
+
+// Option configures a Registry in New.
+type Option func(*Registry)
+
+// WithLimits makes Publish and Play refuse beyond l.
+func WithLimits(l Limits) Option { return func(r *Registry) { r.limits = l } }
+
+// Refusals counts the handles refused for a limit since New.
+type Refusals struct {
+	Streams          uint64 // ErrTooManyStreams
+	PlayersPerStream uint64 // ErrTooManyPlayers
+}
 
 // PublisherInfo describes a publisher for the API and logs.
 type PublisherInfo struct {
@@ -42,7 +67,11 @@ type PublisherInfo struct {
 // New.
 type Registry struct {
 	cfg    stream.Config
+	limits Limits // set in New, read-only after
 	nextID atomic.Uint64
+
+	refusedStreams atomic.Uint64
+	refusedPlayers atomic.Uint64
 
 	// mu guards live, alive and every entry's refs, publisher and players.
 	// It is a leaf lock: nothing else is locked while it is held, and no
@@ -70,18 +99,27 @@ type entry struct {
 }
 
 // New returns an empty registry whose streams use cfg.
-func New(cfg stream.Config) *Registry {
-	return &Registry{cfg: cfg, live: make(map[Key]*entry)}
+func New(cfg stream.Config, opts ...Option) *Registry {
+	r := &Registry{cfg: cfg, live: make(map[Key]*entry)}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // Publish makes the caller the publisher of key. kick, called without locks
 // held and possibly from another goroutine, must make the publisher's session
-// end (and so release the handle). It fails with ErrStreamBusy if key is live.
+// end (and so release the handle). It fails with ErrStreamBusy if key is
+// live, or ErrTooManyStreams if Limits.MaxStreams keys are.
 func (r *Registry) Publish(key Key, info PublisherInfo, kick func()) (*Publisher, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.live[key]; ok {
 		return nil, ErrStreamBusy
+	}
+	if r.limits.MaxStreams > 0 && len(r.live) >= r.limits.MaxStreams {
+		r.refusedStreams.Add(1)
+		return nil, ErrTooManyStreams
 	}
 	e := &entry{
 		key:       key,
@@ -100,13 +138,19 @@ func (r *Registry) Publish(key Key, info PublisherInfo, kick func()) (*Publisher
 }
 
 // Play acquires a player handle on the live stream under key, or fails with
-// ErrNotFound. The handle holds the stream until Release.
+// ErrNotFound, or ErrTooManyPlayers if the stream has
+// Limits.MaxPlayersPerStream players. The handle holds the stream until
+// Release.
 func (r *Registry) Play(key Key, remote string) (*Player, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.live[key]
 	if !ok {
 		return nil, ErrNotFound
+	}
+	if r.limits.MaxPlayersPerStream > 0 && len(e.players) >= r.limits.MaxPlayersPerStream {
+		r.refusedPlayers.Add(1)
+		return nil, ErrTooManyPlayers
 	}
 	p := &Player{r: r, e: e, id: r.nextID.Add(1), remote: remote, started: time.Now()}
 	e.refs++
@@ -173,6 +217,11 @@ func (r *Registry) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return Stats{Streams: len(r.live), Publishers: len(r.live), Players: r.players, Alive: r.alive}
+}
+
+// Refusals returns how many Publish and Play calls a limit refused.
+func (r *Registry) Refusals() Refusals {
+	return Refusals{Streams: r.refusedStreams.Load(), PlayersPerStream: r.refusedPlayers.Load()}
 }
 
 // StreamInfo describes one live stream for the API.

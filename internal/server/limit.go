@@ -1,21 +1,92 @@
 package server
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/headwater-media/headwater/internal/lockcheck"
 )
 
-// limitListener closes connections accepted beyond max at once, instead of
-// leaving them queued, and counts them. Unlike netutil.LimitListener it
-// never blocks Accept, so a flood cannot stall the accept loop.
-type limitListener struct {
-	net.Listener
-	max     int64
-	active  atomic.Int64
-	refused atomic.Uint64
+// HTTP limit names, as logged and as the metric's limit label.
+const (
+	limitHTTPConns      = "http_conns"
+	limitHTTPConnsPerIP = "http_conns_per_ip"
+)
+
+const (
+	// refuseTimeout bounds a refused connection's whole life: writing the
+	// 503, then reading the client's request until it closes.
+	refuseTimeout = time.Second
+	// maxRefusers caps the refused connections being answered at once;
+	// beyond that (a flood) they are closed without an answer.
+	maxRefusers = 64
+)
+
+// The answers to refused connections, built once.
+var (
+	refusedConnsResponse = response503("too many connections, retry later")
+	refusedPerIPResponse = response503("too many connections from your address, retry later")
+)
+
+// response503 is a complete HTTP/1.1 503 response with Retry-After and a
+// one-line reason.
+func response503(reason string) string {
+	body := reason + "\n"
+	return fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\n"+
+		"Content-Type: text/plain; charset=utf-8\r\n"+
+		"Retry-After: 5\r\n"+
+		"Access-Control-Allow-Origin: *\r\n"+
+		"Connection: close\r\n"+
+		"Content-Length: %d\r\n\r\n%s", len(body), body)
 }
 
+// limitListener refuses connections beyond max in total, or beyond perIP
+// (when > 0) from one client IP, and counts them. It never blocks Accept,
+// so a flood cannot stall the accept loop: a refused connection is handed
+// to one of at most maxRefusers short-lived goroutines, which reads the
+// request head, writes a minimal 503 with Retry-After, half-closes, drains
+// and closes, all within refuseTimeout (closing with the request unread
+// would reset the connection and the client could lose the 503). When all
+// refusers are busy the connection is closed at once.
+type limitListener struct {
+	net.Listener
+	max   int64
+	perIP int
+	log   zerolog.Logger // sampled
+
+	active       atomic.Int64
+	refusedConns atomic.Uint64
+	refusedPerIP atomic.Uint64
+
+	refusers chan struct{}  // one token per refuser goroutine running
+	wg       sync.WaitGroup // refuser goroutines; Add only in Accept
+
+	// mu guards ips. Leaf lock, taken only when perIP > 0, only to update
+	// the map: no I/O or call under it.
+	mu  lockcheck.Mutex
+	ips map[netip.Addr]int
+}
+
+// newLimitListener wraps ln with the HTTP connection limits; perIP <= 0 is
+// off. log gets one (sampled) warning per refusal.
+func newLimitListener(ln net.Listener, maxConns, perIP int, log zerolog.Logger) *limitListener {
+	return &limitListener{
+		Listener: ln, max: int64(maxConns), perIP: perIP,
+		log:      log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second}),
+		refusers: make(chan struct{}, maxRefusers),
+		ips:      make(map[netip.Addr]int),
+	}
+}
+
+// Accept returns the next connection within the limits.
 func (l *limitListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
@@ -24,22 +95,121 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		if l.active.Add(1) > l.max {
 			l.active.Add(-1)
-			l.refused.Add(1)
-			_ = c.Close()
+			l.refusedConns.Add(1)
+			l.refuse(c, limitHTTPConns, int(l.max), refusedConnsResponse)
 			continue
 		}
-		return &limitConn{Conn: c, l: l}, nil
+		ip := remoteIP(c.RemoteAddr())
+		if !l.acquireIP(ip) {
+			l.active.Add(-1)
+			l.refusedPerIP.Add(1)
+			l.refuse(c, limitHTTPConnsPerIP, l.perIP, refusedPerIPResponse)
+			continue
+		}
+		return &limitConn{Conn: c, l: l, ip: ip}, nil
 	}
 }
 
+// acquireIP counts one more connection from ip, or reports false at perIP.
+func (l *limitListener) acquireIP(ip netip.Addr) bool {
+	if l.perIP <= 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ips[ip] >= l.perIP {
+		return false
+	}
+	l.ips[ip]++
+	return true
+}
+
+func (l *limitListener) releaseIP(ip netip.Addr) {
+	if l.perIP <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ips[ip]--; l.ips[ip] <= 0 {
+		delete(l.ips, ip)
+	}
+}
+
+// refuse logs c's refusal (sampled) and answers it off the accept loop, or
+// closes it at once when maxRefusers are busy.
+func (l *limitListener) refuse(c net.Conn, limit string, bound int, response string) {
+	l.log.Warn().Str("limit", limit).Str("remote", c.RemoteAddr().String()).Int("max", bound).
+		Msg("connection refused: limit reached")
+	select {
+	case l.refusers <- struct{}{}:
+	default:
+		_ = c.Close()
+		return
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer func() { <-l.refusers }()
+		answer503(c, response)
+	}()
+}
+
+// wait waits for the refuser goroutines (each ends within refuseTimeout).
+// Call it only once Accept can no longer be called.
+func (l *limitListener) wait() { l.wg.Wait() }
+
+// answer503 reads the request head from c, writes response, half-closes,
+// reads what else the client sends until it closes (or 64 KiB) and closes
+// c, all within refuseTimeout. The response waits for the request because
+// a client may treat bytes that arrive before it has sent its request as an
+// error (Go's http.Transport does: "unsolicited response").
+func answer503(c net.Conn, response string) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(refuseTimeout))
+	var buf [4096]byte
+	head := 0 // bytes of the request read so far, up to 16 KiB
+	for tail := []byte(nil); ; {
+		n, err := c.Read(buf[:])
+		tail = append(tail, buf[:n]...)
+		if bytes.Contains(tail, []byte("\r\n\r\n")) {
+			break
+		}
+		if head += n; err != nil || head > 16<<10 {
+			return // gone, silent or not HTTP: no answer
+		}
+		tail = tail[max(0, len(tail)-3):] // a \r\n\r\n may straddle reads
+	}
+	if _, err := io.WriteString(c, response); err != nil {
+		return
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+}
+
+// remoteIP is the client IP of addr (IPv4-mapped addresses unmapped); the
+// zero Addr for a non-TCP address.
+func remoteIP(addr net.Addr) netip.Addr {
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// limitConn gives its slots back on the first Close.
 type limitConn struct {
 	net.Conn
 	l    *limitListener
+	ip   netip.Addr
 	once sync.Once
 }
 
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.active.Add(-1) })
+	c.once.Do(func() {
+		c.l.active.Add(-1)
+		c.l.releaseIP(c.ip)
+	})
 	return err
 }

@@ -50,18 +50,23 @@ func New(cfg config.Config, log zerolog.Logger) *Server {
 		QueueBytes:    cfg.Stream.QueueBytes,
 		QueueDuration: cfg.Stream.QueueDuration,
 		Totals:        totals,
-	})
+	}, registry.WithLimits(registry.Limits{
+		MaxStreams:          cfg.Limits.MaxStreams,
+		MaxPlayersPerStream: cfg.Limits.MaxPlayersPerStream,
+	}))
 	s := &Server{cfg: cfg, log: log, totals: totals, reg: reg}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.rtmp = ingest.NewServer(ingest.Config{
-		HandshakeTimeout: cfg.RTMP.HandshakeTimeout,
-		ReadTimeout:      cfg.RTMP.ReadTimeout,
-		MediaTimeout:     cfg.RTMP.MediaTimeout,
-		WriteTimeout:     cfg.RTMP.WriteTimeout,
-		MaxConns:         cfg.RTMP.MaxConns,
-		MaxMessageSize:   cfg.RTMP.MaxMessageSize,
-		MaxPartialBytes:  cfg.RTMP.MaxPartialBytes,
-		MaxChunkStreams:  cfg.RTMP.MaxChunkStreams,
+		HandshakeTimeout:  cfg.RTMP.HandshakeTimeout,
+		ReadTimeout:       cfg.RTMP.ReadTimeout,
+		MediaTimeout:      cfg.RTMP.MediaTimeout,
+		WriteTimeout:      cfg.RTMP.WriteTimeout,
+		MaxConns:          cfg.RTMP.MaxConns,
+		MaxConnsPerIP:     cfg.Limits.MaxConnsPerIP,
+		MaxPublishBitrate: cfg.Limits.MaxPublishBitrate,
+		MaxMessageSize:    cfg.RTMP.MaxMessageSize,
+		MaxPartialBytes:   cfg.RTMP.MaxPartialBytes,
+		MaxChunkStreams:   cfg.RTMP.MaxChunkStreams,
 	}, reg, log)
 	return s
 }
@@ -81,12 +86,23 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.rtmpLn = rl
-	s.httpLn = &limitListener{Listener: hl, max: int64(s.cfg.HTTP.MaxConns)}
+	s.httpLn = newLimitListener(hl, s.cfg.HTTP.MaxConns, s.cfg.Limits.MaxConnsPerIP,
+		s.log.With().Str("component", "http").Logger())
 
+	// Deprecated: the same count as headwater_limit_refusals_total{limit="http_conns"}.
 	refused := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "headwater_http_conns_refused_total", Help: "HTTP connections closed at accept because http.max_conns was reached.",
-	}, func() float64 { return float64(s.httpLn.refused.Load()) })
-	a := &api.API{Registry: s.reg, Totals: s.totals, Metrics: api.NewMetrics(s.reg, s.totals, refused)}
+		Name: "headwater_http_conns_refused_total", Help: "HTTP connections refused at accept because http.max_conns was reached (deprecated: headwater_limit_refusals_total{limit=\"http_conns\"}).",
+	}, func() float64 { return float64(s.httpLn.refusedConns.Load()) })
+	refusals := api.NewLimitRefusals(map[string]func() uint64{
+		limitHTTPConns:                s.httpLn.refusedConns.Load,
+		limitHTTPConnsPerIP:           s.httpLn.refusedPerIP.Load,
+		ingest.LimitConns:             func() uint64 { return s.rtmp.Refusals().Conns },
+		ingest.LimitConnsPerIP:        func() uint64 { return s.rtmp.Refusals().ConnsPerIP },
+		ingest.LimitPublishBitrate:    func() uint64 { return s.rtmp.Refusals().PublishBitrate },
+		ingest.LimitStreams:           func() uint64 { return s.reg.Refusals().Streams },
+		httpflv.LimitPlayersPerStream: func() uint64 { return s.reg.Refusals().PlayersPerStream },
+	})
+	a := &api.API{Registry: s.reg, Totals: s.totals, Metrics: api.NewMetrics(s.reg, s.totals, refused, refusals)}
 	s.flv = &httpflv.Handler{
 		Registry: s.reg,
 		Config:   httpflv.Config{WriteTimeout: s.cfg.HTTP.WriteTimeout, DrainTimeout: time.Second},
@@ -150,7 +166,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return werr
 	}
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() {
+		s.wg.Wait()
+		s.httpLn.wait() // no Accept can run any more: the serve goroutines are done
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-ctx.Done():
