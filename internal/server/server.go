@@ -21,6 +21,7 @@ import (
 	"github.com/headwater-media/headwater/internal/ingest"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/stream"
+	"github.com/headwater-media/headwater/internal/web"
 )
 
 // Server is one running headwater.
@@ -116,6 +117,9 @@ func (s *Server) Start() error {
 	a.Routes(r)
 	r.Get("/{app}/{file}", s.flv.ServeHTTP)
 	r.Head("/{app}/{file}", s.flv.ServeHTTP)
+	// Dashboard at /, player at /play/{app}/{stream}, files under /static/;
+	// none of them takes a /{app}/{stream}.flv path (see package web).
+	web.Routes(r)
 
 	s.http = &http.Server{
 		Handler:           r,

@@ -1,0 +1,173 @@
+// headwater player page: plays /{app}/{stream}.flv with mpegts.js, shows
+// buffer, estimated latency and state, and reconnects with a backoff of
+// 1 s, 2 s, 4 s, then 5 s whenever the stream ends, fails or stalls, so it
+// picks the stream up again when the publisher comes back.
+'use strict';
+(function () {
+  const MIN_BACKOFF_MS = 1000;
+  const MAX_BACKOFF_MS = 5000;
+  const STALL_MS = 8000; // no progress while not paused: reconnect
+  const TICK_MS = 250;
+
+  const $ = (id) => document.getElementById(id);
+  const video = $('video');
+  // What the page is doing, for people (the badge) and for tests.
+  const status = (window.headwaterPlayer = { key: '', url: '', state: 'starting', reconnects: 0, sessions: 0 });
+
+  // /play/{app}/{stream}: the server only serves this page for valid names.
+  const m = /^\/play\/([^/]+)\/([^/]+)$/.exec(location.pathname);
+  if (!m) return fatal('not a player URL: ' + location.pathname);
+  const app = decodeURIComponent(m[1]);
+  const name = decodeURIComponent(m[2]);
+  const key = app + '/' + name;
+  const flvURL = new URL('/' + encodeURIComponent(app) + '/' + encodeURIComponent(name) + '.flv', location.href).href;
+  document.title = key + ' · headwater';
+  $('title').textContent = key;
+  $('flv-url').textContent = flvURL;
+  status.key = key;
+  status.url = flvURL;
+
+  if (typeof mpegts === 'undefined' || !mpegts.getFeatureList().mseLivePlayback) {
+    return fatal('This browser cannot play live HTTP-FLV: it has no Media Source Extensions.');
+  }
+  if (window.MediaSource && !MediaSource.isTypeSupported('video/mp4; codecs="avc1.42E01E"')) {
+    $('unsupported').hidden = false;
+    $('unsupported').textContent = 'This browser reports no H.264 support for Media Source Extensions ' +
+      '(some Chromium builds leave proprietary codecs out); video may not play.';
+  }
+
+  let player = null;
+  let generation = 0; // ignores events of a player that was replaced
+  let backoff = MIN_BACKOFF_MS;
+  let retryTimer = 0;
+  let playingThisSession = false;
+  let lastTime = 0, lastTimeAt = 0; // currentTime progress, for the stall check
+  let lastEnd = 0, lastEndAt = 0; // buffered end growth, for the latency estimate
+  let speedKBps = NaN;
+
+  function setState(text, cls) {
+    status.state = text;
+    const b = $('state');
+    b.textContent = text;
+    b.className = 'badge' + (cls ? ' ' + cls : '');
+  }
+
+  function fatal(msg) {
+    const e = $('unsupported');
+    e.hidden = false;
+    e.textContent = msg;
+    setState('cannot play', 'bad');
+  }
+
+  function start() {
+    const gen = ++generation;
+    playingThisSession = false;
+    lastTime = 0; lastEnd = 0;
+    lastTimeAt = lastEndAt = performance.now();
+    speedKBps = NaN;
+    setState('connecting…', 'warn');
+    player = mpegts.createPlayer(
+      { type: 'flv', isLive: true, url: flvURL },
+      {
+        enableStashBuffer: false, // hand data to MSE as it arrives
+        liveBufferLatencyChasing: true, // skip ahead when the buffer grows past 1.5 s
+        lazyLoad: false, // a live stream is never "loaded enough"
+        autoCleanupSourceBuffer: true, // bounded memory for long sessions
+      });
+    const mine = (f) => (...args) => { if (gen === generation) f(...args); };
+    player.on(mpegts.Events.ERROR, mine((type, detail, info) => {
+      const code = info && info.code;
+      const why = code === 404 ? 'not live (404)' : code ? detail + ' ' + code : detail || type;
+      retry(String(why));
+    }));
+    player.on(mpegts.Events.LOADING_COMPLETE, mine(() => retry('stream ended')));
+    player.on(mpegts.Events.STATISTICS_INFO, mine((s) => { speedKBps = s.speed; }));
+    player.attachMediaElement(video);
+    player.load();
+    const p = player.play();
+    if (p && p.catch) {
+      p.catch(mine((e) => {
+        if (e && e.name === 'NotAllowedError') setState('press play', 'warn');
+      }));
+    }
+  }
+
+  function stop() {
+    if (!player) return;
+    const p = player;
+    player = null;
+    generation++;
+    try {
+      p.pause();
+      p.unload();
+      p.detachMediaElement();
+      p.destroy();
+    } catch (e) {
+      console.warn('headwater: destroying the player:', e);
+    }
+  }
+
+  // retry tears the player down and starts a new one after the backoff,
+  // which doubles up to MAX_BACKOFF_MS and is reset once a session plays.
+  function retry(why) {
+    if (retryTimer) return;
+    stop();
+    const wait = backoff;
+    backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    setState(why + ' · retrying in ' + wait / 1000 + ' s', 'bad');
+    console.info('headwater: ' + why + '; reconnecting in ' + wait + ' ms');
+    retryTimer = setTimeout(() => {
+      retryTimer = 0;
+      status.reconnects++;
+      $('st-reconnects').textContent = String(status.reconnects);
+      start();
+    }, wait);
+  }
+
+  video.addEventListener('error', () => {
+    if (player) retry('media error' + (video.error ? ' ' + video.error.code : ''));
+  });
+  video.addEventListener('waiting', () => { if (player && playingThisSession) setState('buffering…', 'warn'); });
+  video.addEventListener('playing', () => { if (player) setState('playing', 'ok'); });
+  video.addEventListener('pause', () => { if (player && !video.ended) setState('paused', ''); });
+
+  const secs = (s) => (Number.isFinite(s) ? s.toFixed(2) + ' s' : '–');
+
+  function tick() {
+    const now = performance.now();
+    let buffer = NaN, latency = NaN;
+    const b = video.buffered;
+    if (player && b.length) {
+      const end = b.end(b.length - 1);
+      if (end !== lastEnd) { lastEnd = end; lastEndAt = now; }
+      buffer = Math.max(0, end - video.currentTime);
+      // The newest media sent is at least lastEnd; if nothing came since,
+      // the live edge has moved on by the time passed.
+      latency = buffer + (now - lastEndAt) / 1000;
+    }
+    if (player) {
+      if (video.currentTime !== lastTime) {
+        if (lastTime > 0 && video.readyState >= 3 && !playingThisSession) {
+          playingThisSession = true;
+          status.sessions++;
+          backoff = MIN_BACKOFF_MS;
+        }
+        lastTime = video.currentTime;
+        lastTimeAt = now;
+      } else if (!video.paused && now - lastTimeAt > STALL_MS) {
+        retry('stalled');
+      }
+    }
+    $('st-buffer').textContent = secs(buffer);
+    $('st-latency').textContent = Number.isFinite(latency) ? '≈ ' + secs(latency) : '–';
+    $('st-video').textContent = video.videoWidth ? video.videoWidth + '×' + video.videoHeight : '–';
+    $('st-speed').textContent = Number.isFinite(speedKBps) ? Math.round(speedKBps * 8) + ' kbit/s' : '–';
+    const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+    $('st-frames').textContent = q ? q.droppedVideoFrames + ' of ' + q.totalVideoFrames : '–';
+    status.buffer = buffer;
+    status.latency = latency;
+  }
+
+  setInterval(tick, TICK_MS);
+  start();
+})();
