@@ -48,3 +48,5 @@ require (
 )
 
 replace github.com/yutopp/go-rtmp => ./third_party/go-rtmp
+// go-amf0: bounded strict arrays and nesting (third_party/go-amf0/PATCHES.md).
+replace github.com/yutopp/go-amf0 => ./third_party/go-amf0

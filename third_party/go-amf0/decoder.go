@@ -20,8 +20,18 @@ import (
 
 // Decoder Read from the reader and decode them into objects in Golang
 type Decoder struct {
-	r io.Reader
+	r     io.Reader
+	depth int // nesting of values being decoded (headwater patch 1)
 }
+
+// MaxDepth bounds how deeply values may nest (objects, arrays); deeper input
+// is an error rather than unbounded recursion (headwater patch 1).
+const MaxDepth = 64
+
+// maxPrealloc bounds the elements allocated ahead for a strict array: its
+// length comes from the input, so the slice grows as elements are actually
+// decoded (each takes at least one byte) instead (headwater patch 1).
+const maxPrealloc = 64
 
 // NewDecoder Create a new instance of Decoder
 func NewDecoder(r io.Reader) *Decoder {
@@ -42,6 +52,12 @@ func (dec *Decoder) Reset(r io.Reader) {
 }
 
 func (dec *Decoder) decode(rv reflect.Value) error {
+	if dec.depth >= MaxDepth {
+		return fmt.Errorf("amf0: values nested deeper than %d", MaxDepth)
+	}
+	dec.depth++
+	defer func() { dec.depth-- }()
+
 	marker, err := dec.readU8()
 	if err != nil {
 		return err
@@ -420,14 +436,29 @@ func (dec *Decoder) decodeStrictArray(rv reflect.Value) error {
 	}
 
 	if rv.Kind() == reflect.Interface || rv.Kind() == reflect.Slice {
-		if rv.IsNil() {
-			switch rv.Kind() {
-			case reflect.Interface:
-				rv.Set(reflect.ValueOf(make([]interface{}, int(length))))
-				rv = rv.Elem()
-			case reflect.Slice:
-				rv.Set(reflect.MakeSlice(rv.Type(), int(length), int(length)))
+		// headwater patch 1: an interface is replaced whether or not it
+		// held a value (indexing a non-nil interface panicked).
+		if rv.Kind() == reflect.Interface || rv.IsNil() {
+			// headwater patch 1: never allocate the announced length up
+			// front (2^31 elements from a few bytes of input); grow while
+			// the elements actually arrive.
+			ty := reflect.TypeOf([]interface{}{})
+			if rv.Kind() == reflect.Slice {
+				ty = rv.Type()
 			}
+			prealloc := int(length)
+			if prealloc > maxPrealloc {
+				prealloc = maxPrealloc
+			}
+			s := reflect.MakeSlice(ty, 0, prealloc)
+			for i := 0; i < int(length); i++ {
+				s = reflect.Append(s, reflect.Zero(ty.Elem()))
+				if err := dec.decode(s.Index(i).Addr()); err != nil {
+					return err
+				}
+			}
+			rv.Set(s)
+			return nil
 		}
 	}
 

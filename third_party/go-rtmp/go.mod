@@ -14,3 +14,6 @@ require (
 	github.com/yutopp/go-flv v0.3.1
 	golang.org/x/sys v0.3.0 // indirect
 )
+
+// headwater: bounded strict arrays and nesting (see ../go-amf0/PATCHES.md).
+replace github.com/yutopp/go-amf0 => ../go-amf0
