@@ -154,20 +154,28 @@ func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
 // Shutdown stops accepting, ends publishers (so players drain and end),
 // then ends remaining players and waits, all within ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
+	// RTMP first: publishers end, so players drain what is queued. Give it
+	// 2 s here; if a connection is slower, it is waited for again below.
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	err := s.rtmp.Shutdown(rctx)
 	cancel()
 	// Players of ended streams drain within their drain timeout; give them
-	// that long, then cancel every request context.
+	// that long, then cancel every request context. http.Server does not
+	// track HTTP-FLV players (their connections are hijacked): the
+	// handler's Wait does, and a cancelled context ends them.
 	hctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 	if herr := s.http.Shutdown(hctx); herr != nil {
 		s.baseCancel()
 		_ = s.http.Close()
 	}
+	_ = s.flv.Wait(hctx)
 	cancel()
 	s.baseCancel()
 	if werr := s.flv.Wait(ctx); werr != nil {
 		return werr
+	}
+	if err != nil {
+		err = s.rtmp.Shutdown(ctx) // every connection is closed; wait for the rest
 	}
 	done := make(chan struct{})
 	go func() {

@@ -434,6 +434,17 @@ func (cs *ChunkStreamer) waitWriters() {
 	// Wait until that writers are finished for 3 seconds. (NOTE: 3s is addhoc value...)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
+	// Once the writer loop has ended, nothing queued will ever be written:
+	// stop waiting then, or a message scheduled after the loop failed (a
+	// reply on a new chunk stream) stalls every close for 3 s. (headwater
+	// patch 9)
+	go func() {
+		select {
+		case <-cs.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 
 	for k, writer := range writers {
 		if err := writer.Wait(ctx); err != nil {
