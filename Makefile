@@ -1,5 +1,5 @@
 # headwater: `make run` serves with embedded defaults; `make test` installs what
-# the tests need (ffmpeg) and runs them under the race detector.
+# the tests need (ffmpeg, chromium) and runs them under the race detector.
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -8,7 +8,7 @@ BIN      := bin/headwater
 PKGS     := ./...
 TESTTIMEOUT ?= 8m
 
-.PHONY: all build run test test-short deps bench lint fmt clean torture fuzz soak
+.PHONY: all build run test test-short deps bench bench-compare lint fmt clean torture fuzz soak web-vendor web-screenshot
 
 DURATION ?= 60s
 FUZZTIME ?= 5s
@@ -21,7 +21,8 @@ build:
 run: build
 	./$(BIN)
 
-## deps: installs ffmpeg/ffprobe with apt-get when missing (tests drive real peers).
+## deps: installs ffmpeg/ffprobe and chromium with apt-get when missing (tests
+## drive real peers and a headless browser).
 deps:
 	@scripts/install-deps.sh
 
@@ -49,6 +50,34 @@ fuzz:
 SOAK_DURATION := $(if $(filter command line environment,$(origin DURATION)),$(DURATION),30m)
 soak: deps
 	DURATION=$(SOAK_DURATION) scripts/soak.sh
+
+## bench-compare: the same hwbench scenario against headwater and
+## Node-Media-Server (installed from npm into a temporary directory),
+## alternately, ROUNDS times each; prints one markdown table (also in
+## bin/bench-compare/table.md). Variables: PLAYERS, DURATION (measured
+## window, default 30s), ROUNDS, SIZE, BITRATE; scripts/bench-compare.sh
+## lists the rest. Takes /tmp/hw-heavy.lock for the runs.
+PLAYERS  ?= 1000
+ROUNDS   ?= 2
+SIZE     ?= 1280x720
+BITRATE  ?= 2500k
+BENCH_DURATION := $(if $(filter command line environment,$(origin DURATION)),$(DURATION),30s)
+bench-compare:
+	PLAYERS=$(PLAYERS) DURATION=$(BENCH_DURATION) ROUNDS=$(ROUNDS) SIZE=$(SIZE) BITRATE=$(BITRATE) scripts/bench-compare.sh
+
+## web-vendor: re-vendors mpegts.js from the npm registry into
+## internal/web/static/vendor/mpegts.js/: the version pinned in
+## scripts/vendor-mpegts.sh, or MPEGTS_VERSION=x.y.z.
+MPEGTS_VERSION ?=
+web-vendor:
+	scripts/vendor-mpegts.sh $(MPEGTS_VERSION)
+
+## web-screenshot: runs the browser test and keeps its dashboard screenshot
+## as docs/img/dashboard.png (the README's).
+web-screenshot: deps
+	@mkdir -p docs/img
+	HW_ARTIFACTS=$(CURDIR)/bin/artifacts $(GO) test -count=1 -run '^TestBrowserDashboardAndPlayer$$' ./internal/e2e/
+	cp bin/artifacts/dashboard.png docs/img/dashboard.png
 
 ## test-short: unit tests only (no ffmpeg needed).
 test-short:
