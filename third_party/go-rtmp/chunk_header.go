@@ -97,7 +97,14 @@ func decodeChunkMessageHeader(r io.Reader, fmt byte, buf []byte, mh *chunkMessag
 	if buf == nil || len(buf) < 11 {
 		buf = make([]byte, 11)
 	}
-	cache32bits := make([]byte, 4)
+	// An extended timestamp is read into buf once the header fields have
+	// been decoded from it (no allocation per chunk, patch 8).
+	readExtended := func() (uint32, error) {
+		if _, err := io.ReadAtLeast(r, buf[:4], 4); err != nil {
+			return 0, err
+		}
+		return binary.BigEndian.Uint32(buf[:4]), nil
+	}
 
 	switch fmt {
 	case 0:
@@ -105,20 +112,18 @@ func decodeChunkMessageHeader(r io.Reader, fmt byte, buf []byte, mh *chunkMessag
 			return err
 		}
 
-		copy(cache32bits[1:], buf[0:3]) // 24bits BE
-		mh.timestamp = binary.BigEndian.Uint32(cache32bits)
-		copy(cache32bits[1:], buf[3:6]) // 24bits BE
-		mh.messageLength = binary.BigEndian.Uint32(cache32bits)
+		mh.timestamp = be24(buf[0:3])
+		mh.messageLength = be24(buf[3:6])
 		mh.messageTypeID = buf[6]                                  // 8bits
 		mh.messageStreamID = binary.LittleEndian.Uint32(buf[7:11]) // 32bits
 
 		mh.extendedTimestamp = mh.timestamp == 0xffffff
 		if mh.extendedTimestamp {
-			_, err := io.ReadAtLeast(r, cache32bits, 4)
+			ts, err := readExtended()
 			if err != nil {
 				return err
 			}
-			mh.timestamp = binary.BigEndian.Uint32(cache32bits)
+			mh.timestamp = ts
 			mh.extendedTimestampValue = mh.timestamp
 		}
 
@@ -127,19 +132,17 @@ func decodeChunkMessageHeader(r io.Reader, fmt byte, buf []byte, mh *chunkMessag
 			return err
 		}
 
-		copy(cache32bits[1:], buf[0:3]) // 24bits BE
-		mh.timestampDelta = binary.BigEndian.Uint32(cache32bits)
-		copy(cache32bits[1:], buf[3:6]) // 24bits BE
-		mh.messageLength = binary.BigEndian.Uint32(cache32bits)
+		mh.timestampDelta = be24(buf[0:3])
+		mh.messageLength = be24(buf[3:6])
 		mh.messageTypeID = buf[6] // 8bits
 
 		mh.extendedTimestamp = mh.timestampDelta == 0xffffff
 		if mh.extendedTimestamp {
-			_, err := io.ReadAtLeast(r, cache32bits, 4)
+			ts, err := readExtended()
 			if err != nil {
 				return err
 			}
-			mh.timestampDelta = binary.BigEndian.Uint32(cache32bits)
+			mh.timestampDelta = ts
 			mh.extendedTimestampValue = mh.timestampDelta
 		}
 
@@ -148,16 +151,15 @@ func decodeChunkMessageHeader(r io.Reader, fmt byte, buf []byte, mh *chunkMessag
 			return err
 		}
 
-		copy(cache32bits[1:], buf[0:3]) // 24bits BE
-		mh.timestampDelta = binary.BigEndian.Uint32(cache32bits)
+		mh.timestampDelta = be24(buf[0:3])
 
 		mh.extendedTimestamp = mh.timestampDelta == 0xffffff
 		if mh.extendedTimestamp {
-			_, err := io.ReadAtLeast(r, cache32bits, 4)
+			ts, err := readExtended()
 			if err != nil {
 				return err
 			}
-			mh.timestampDelta = binary.BigEndian.Uint32(cache32bits)
+			mh.timestampDelta = ts
 			mh.extendedTimestampValue = mh.timestampDelta
 		}
 
@@ -165,11 +167,11 @@ func decodeChunkMessageHeader(r io.Reader, fmt byte, buf []byte, mh *chunkMessag
 		// The field is present when the preceding header has it (5.3.1.3).
 		// mh.extendedTimestamp must be inherited from the preceding header by a caller.
 		if mh.extendedTimestamp {
-			_, err := io.ReadAtLeast(r, cache32bits, 4)
+			ts, err := readExtended()
 			if err != nil {
 				return err
 			}
-			mh.extendedTimestampValue = binary.BigEndian.Uint32(cache32bits)
+			mh.extendedTimestampValue = ts
 		}
 
 	default:
@@ -177,6 +179,11 @@ func decodeChunkMessageHeader(r io.Reader, fmt byte, buf []byte, mh *chunkMessag
 	}
 
 	return nil
+}
+
+// be24 decodes a 24-bit big-endian field.
+func be24(b []byte) uint32 {
+	return uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2])
 }
 
 func encodeChunkMessageHeader(w io.Writer, fmt byte, mh *chunkMessageHeader) error {

@@ -57,9 +57,10 @@ type ChunkStreamer struct {
 	partialBytes    uint64             // Total announced length of messages which are not completed yet
 	completedReader *ChunkStreamReader // A reader which has completed a message at the last
 
-	cacheBuffer []byte
-	config      *StreamControlStateConfig
-	logger      logrus.FieldLogger
+	cacheBuffer  []byte
+	chunkPayload io.LimitedReader // the payload of the chunk being read
+	config       *StreamControlStateConfig
+	logger       logrus.FieldLogger
 }
 
 func NewChunkStreamer(r io.Reader, w io.Writer, config *StreamControlStateConfig) *ChunkStreamer {
@@ -295,8 +296,9 @@ func (cs *ChunkStreamer) readChunk() (*ChunkStreamReader, error) {
 	//cs.logger.Debugf("(READ) Length = %d", expectLen)
 
 	if expectLen > 0 { // A message whose length is 0 has no payload
-		lr := io.LimitReader(cs.r, int64(expectLen))
-		if _, err := io.CopyBuffer(&reader.buf, lr, cs.cacheBuffer); err != nil {
+		// One limited reader for every chunk (patch 8): no allocation per chunk.
+		cs.chunkPayload = io.LimitedReader{R: cs.r, N: int64(expectLen)}
+		if _, err := io.CopyBuffer(&reader.buf, &cs.chunkPayload, cs.cacheBuffer); err != nil {
 			return nil, err
 		}
 	}

@@ -17,8 +17,14 @@ import (
 	"github.com/yutopp/go-amf0"
 )
 
+// Decoder decodes messages. An *AudioMessage or *VideoMessage it returns is
+// reused by the next Decode (patch 8: no allocation per media message), as
+// is its Payload, the reader being decoded.
 type Decoder struct {
 	r io.Reader
+
+	audio AudioMessage
+	video VideoMessage
 }
 
 func NewDecoder(r io.Reader) *Decoder {
@@ -172,17 +178,19 @@ func (dec *Decoder) decodeSetPeerBandwidth(msg *Message) error {
 }
 
 func (dec *Decoder) decodeAudioMessage(msg *Message) error {
-	*msg = &AudioMessage{
+	dec.audio = AudioMessage{
 		Payload: dec.r, // Share an ownership of the reader
 	}
+	*msg = &dec.audio
 
 	return nil
 }
 
 func (dec *Decoder) decodeVideoMessage(msg *Message) error {
-	*msg = &VideoMessage{
+	dec.video = VideoMessage{
 		Payload: dec.r, // Share an ownership of the reader
 	}
+	*msg = &dec.video
 
 	return nil
 }
