@@ -14,6 +14,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -34,16 +37,26 @@ func main() {
 
 // run is main without the process: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	cfg, showVersion, code := parse(args, stdout, stderr)
+	cfg, opts, code := parse(args, stdout, stderr)
 	if code >= 0 {
 		return code
 	}
-	if showVersion {
+	if opts.showVersion {
 		fmt.Fprintln(stdout, "headwater", version)
 		return 0
 	}
 	log := newLogger(cfg.Log, stderr)
-	srv := server.New(cfg, log)
+	var prof *http.Server
+	if opts.pprofAddr != "" {
+		var err error
+		if prof, err = startPprof(opts.pprofAddr); err != nil {
+			log.Error().Err(err).Msg("cannot start pprof listener")
+			return 1
+		}
+		log.Warn().Str("addr", opts.pprofAddr).Msg("pprof listening: profiling data and goroutine stacks are open to whoever reaches it")
+		defer prof.Close()
+	}
+	srv := server.New(cfg, log, server.WithVersion(version))
 	if err := srv.Start(); err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		return 1
@@ -62,9 +75,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// options are the flags that are not configuration.
+type options struct {
+	showVersion bool
+	pprofAddr   string // "" = no profiling listener
+}
+
+// startPprof serves net/http/pprof on its own listener at addr, apart from
+// the player and API listener, until the returned server is closed.
+func startPprof(addr string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }() // ends when run closes srv
+	return srv, nil
+}
+
 // parse reads flags and the config file. code is -1 to go on, otherwise the
 // exit code: 0 after -h, 2 for bad flags or a bad config.
-func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, showVersion bool, code int) {
+func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, opts options, code int) {
 	fs := flag.NewFlagSet("headwater", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	def := config.Default()
@@ -75,6 +112,7 @@ func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, showVers
 		logLevel   = fs.String("log-level", def.Log.Level, "log `level`: trace, debug, info, warn, error")
 		logFormat  = fs.String("log-format", def.Log.Format, "log `format`: console or json")
 		version    = fs.Bool("version", false, "print the version and exit")
+		pprofAddr  = fs.String("pprof-addr", "", "serve net/http/pprof (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060;\noff by default; keep it on loopback: it exposes goroutine stacks and profiles")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "headwater %s: live-streaming origin, RTMP in, HTTP-FLV out\n\n", versionString())
@@ -84,24 +122,25 @@ func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, showVers
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return cfg, false, 0
+			return cfg, opts, 0
 		}
-		return cfg, false, 2
+		return cfg, opts, 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "headwater: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
-		return cfg, false, 2
+		return cfg, opts, 2
 	}
+	opts = options{showVersion: *version, pprofAddr: *pprofAddr}
 	if *version {
-		return cfg, true, -1
+		return cfg, opts, -1
 	}
 	cfg = def
 	if *configFile != "" {
 		var err error
 		if cfg, err = config.Load(*configFile); err != nil {
 			fmt.Fprintf(stderr, "headwater: config: %v\n", err)
-			return cfg, false, 2
+			return cfg, opts, 2
 		}
 	}
 	fs.Visit(func(f *flag.Flag) {
@@ -118,10 +157,10 @@ func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, showVers
 	})
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "headwater: %v\n", err)
-		return cfg, false, 2
+		return cfg, opts, 2
 	}
 	_ = stdout
-	return cfg, false, -1
+	return cfg, opts, -1
 }
 
 func versionString() string { return version }

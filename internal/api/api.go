@@ -3,10 +3,12 @@
 package api
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -23,6 +25,32 @@ type API struct {
 	Registry *registry.Registry
 	Totals   *stream.Totals
 	Metrics  *prometheus.Registry
+	// Token, when set, is the bearer token /api/v1 requires
+	// ("Authorization: Bearer TOKEN"); /healthz and /metrics are open.
+	Token string
+	// Server describes the process for GET /api/v1/server.
+	Server ServerInfo
+}
+
+// ServerInfo is what GET /api/v1/server reports besides live counts.
+type ServerInfo struct {
+	Version string
+	Started time.Time
+	Limits  Limits
+	// Refusals counts the refusals per limit (as in
+	// headwater_limit_refusals_total); nil reports none.
+	Refusals map[string]func() uint64
+}
+
+// Limits are the configured limits, as GET /api/v1/server reports them;
+// 0 is unlimited (or off).
+type Limits struct {
+	MaxStreams          int   `json:"max_streams"`
+	MaxPlayersPerStream int   `json:"max_players_per_stream"`
+	MaxConnsPerIP       int   `json:"max_conns_per_ip"`
+	MaxPublishBitrate   int64 `json:"max_publish_bitrate"`
+	RTMPMaxConns        int   `json:"rtmp_max_conns"`
+	HTTPMaxConns        int   `json:"http_max_conns"`
 }
 
 // Routes mounts the API's endpoints on r.
@@ -33,60 +61,48 @@ func (a *API) Routes(r chi.Router) {
 	})
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{}))
 	r.Route("/api/v1", func(r chi.Router) {
+		// The token check runs first, for unknown paths too: without the
+		// token nothing about the API's shape is revealed.
+		r.Use(a.auth)
+		r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+			writeError(w, http.StatusNotFound, "no such endpoint")
+		})
+		r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
+			writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		})
+		r.Get("/server", a.getServer)
 		r.Get("/streams", a.listStreams)
+		r.Get("/streams/{app}/{stream}", a.getStream)
 		r.Delete("/streams/{app}/{stream}", a.kickStream)
+		r.Get("/streams/{app}/{stream}/players", a.listStreamPlayers)
+		r.Get("/players", a.listPlayers)
+		r.Get("/players/{id}", a.getPlayer)
+		r.Delete("/players/{id}", a.kickPlayer)
 	})
 }
 
-type publisherJSON struct {
-	Remote    string    `json:"remote"`
-	Encoder   string    `json:"encoder,omitempty"`
-	StartedAt time.Time `json:"started_at"`
-}
-
-type streamJSON struct {
-	App           string        `json:"app"`
-	Name          string        `json:"name"`
-	ID            uint64        `json:"id"`
-	Players       int           `json:"players"`
-	BytesIn       uint64        `json:"bytes_in"`
-	DroppedFrames uint64        `json:"dropped_frames"`
-	UptimeSeconds float64       `json:"uptime_seconds"`
-	Publisher     publisherJSON `json:"publisher"`
-}
-
-func (a *API) listStreams(w http.ResponseWriter, _ *http.Request) {
-	infos := a.Registry.Streams()
-	out := struct {
-		Streams []streamJSON `json:"streams"`
-	}{Streams: make([]streamJSON, 0, len(infos))}
-	now := time.Now()
-	for _, s := range infos {
-		out.Streams = append(out.Streams, streamJSON{
-			App: s.Key.App, Name: s.Key.Name, ID: s.ID, Players: s.Players,
-			BytesIn: s.BytesIn, DroppedFrames: s.Dropped,
-			UptimeSeconds: now.Sub(s.Started).Seconds(),
-			Publisher:     publisherJSON{Remote: s.Publisher.Remote, Encoder: s.Publisher.Encoder, StartedAt: s.Started},
-		})
+// auth answers 401 unless the request carries the configured bearer
+// token. The comparison takes the same time whatever the token sent.
+func (a *API) auth(next http.Handler) http.Handler {
+	if a.Token == "" {
+		return next
 	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (a *API) kickStream(w http.ResponseWriter, r *http.Request) {
-	key, err := registry.NewKey(chi.URLParam(r, "app"), chi.URLParam(r, "stream"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err := a.Registry.Kick(key); errors.Is(err, registry.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "stream not found")
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	want := sha256.Sum256([]byte(a.Token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="headwater"`)
+			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
@@ -96,8 +112,9 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 }
 
 // NewMetrics returns a Prometheus registry with the Go runtime and process
-// collectors and headwater's gauges and counters, read at scrape time so the
-// hot path only touches atomics.
+// collectors, headwater's gauges and counters and the per-stream series
+// (NewStreamCollector), read at scrape time so the hot path only touches
+// atomics, and extra (the limit refusals, Histograms).
 func NewMetrics(reg *registry.Registry, totals *stream.Totals, extra ...prometheus.Collector) *prometheus.Registry {
 	m := prometheus.NewRegistry()
 	m.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -116,6 +133,7 @@ func NewMetrics(reg *registry.Registry, totals *stream.Totals, extra ...promethe
 		counter("headwater_bytes_in_total", "Media bytes received from publishers.", totals.BytesIn.Load),
 		counter("headwater_bytes_out_total", "Bytes written to players.", totals.BytesOut.Load),
 		counter("headwater_dropped_frames_total", "Frames dropped for slow players.", totals.FramesDropped.Load),
+		NewStreamCollector(reg),
 	)
 	m.MustRegister(extra...)
 	return m

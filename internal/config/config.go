@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -18,9 +19,11 @@ import (
 type Config struct {
 	RTMP   RTMP   `yaml:"rtmp"`
 	HTTP   HTTP   `yaml:"http"`
+	Play   Play   `yaml:"play"`
 	Stream Stream `yaml:"stream"`
 	Limits Limits `yaml:"limits"`
 	Log    Log    `yaml:"log"`
+	API    API    `yaml:"api"`
 }
 
 // RTMP configures the publishing side.
@@ -42,6 +45,19 @@ type HTTP struct {
 	MaxConns     int           `yaml:"max_conns"`
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 }
+
+// Play tunes how players are written to.
+type Play struct {
+	// MergeMS is the merge window in milliseconds: after a write, a player
+	// waits this long (rounded up to a 5 ms grid) before it takes its next
+	// batch, so that a busy stream costs one write per window per player.
+	// It adds up to that much latency; 0 writes each tag as soon as it
+	// arrives. The default is httpflv.DefaultMergeWindow.
+	MergeMS int `yaml:"merge_ms"`
+}
+
+// MaxMergeMS is the largest play.merge_ms.
+const MaxMergeMS = 1000
 
 // Stream bounds per-stream and per-player memory.
 type Stream struct {
@@ -71,6 +87,18 @@ type Limits struct {
 // publisher can meet.
 const MinPublishBitrate = 64000
 
+// API configures the REST API under /api/v1.
+type API struct {
+	// Token, when set, is the bearer token every API request must carry
+	// ("Authorization: Bearer TOKEN"); without it the API answers 401.
+	// Players (/{app}/{stream}.flv), /metrics, /healthz and the web
+	// pages are not behind it. Empty (the default) leaves the API open.
+	Token string `yaml:"token"`
+}
+
+// MinAPITokenLen is the shortest api.token accepted.
+const MinAPITokenLen = 16
+
 // Log configures logging.
 type Log struct {
 	Level  string `yaml:"level"`  // trace, debug, info, warn, error
@@ -96,6 +124,7 @@ func Default() Config {
 			MaxConns:     20000,
 			WriteTimeout: 10 * time.Second,
 		},
+		Play: Play{MergeMS: 35},
 		Stream: Stream{
 			GOPCacheBytes: 16 << 20,
 			QueueBytes:    24 << 20,
@@ -159,6 +188,9 @@ func (c Config) Validate() error {
 	if c.RTMP.MaxChunkStreams < 4 {
 		errs = append(errs, fmt.Errorf("rtmp.max_chunk_streams: must be >= 4, got %d", c.RTMP.MaxChunkStreams))
 	}
+	if c.Play.MergeMS < 0 || c.Play.MergeMS > MaxMergeMS {
+		errs = append(errs, fmt.Errorf("play.merge_ms: must be in [0, %d], got %d", MaxMergeMS, c.Play.MergeMS))
+	}
 	if c.Stream.GOPCacheBytes < 0 {
 		errs = append(errs, fmt.Errorf("stream.gop_cache_bytes: must be >= 0, got %d", c.Stream.GOPCacheBytes))
 	}
@@ -175,6 +207,9 @@ func (c Config) Validate() error {
 	nonNegative("limits.max_conns_per_ip", int64(c.Limits.MaxConnsPerIP))
 	if b := c.Limits.MaxPublishBitrate; b != 0 && b < MinPublishBitrate {
 		errs = append(errs, fmt.Errorf("limits.max_publish_bitrate: must be 0 (off) or >= %d bits/s, got %d", MinPublishBitrate, b))
+	}
+	if t := c.API.Token; t != "" && (len(t) < MinAPITokenLen || strings.ContainsAny(t, " \t\r\n")) {
+		errs = append(errs, fmt.Errorf("api.token: must be empty (no token) or at least %d characters without spaces, got %d characters", MinAPITokenLen, len(t)))
 	}
 	switch c.Log.Format {
 	case "console", "json":

@@ -39,6 +39,19 @@ func TestLoadLimits(t *testing.T) {
 	require.Zero(t, c.Limits.MaxStreams)
 }
 
+func TestLoadPlay(t *testing.T) {
+	for body, want := range map[string]int{
+		"play:\n  merge_ms: 0\n":    0,
+		"play:\n  merge_ms: 40\n":   40,
+		"play:\n  merge_ms: 1000\n": 1000,
+		"":                          Default().Play.MergeMS,
+	} {
+		c, err := Load(writeFile(t, body))
+		require.NoError(t, err, body)
+		require.Equal(t, want, c.Play.MergeMS, body)
+	}
+}
+
 func TestLoadOverridesDefaults(t *testing.T) {
 	c, err := Load(writeFile(t, "rtmp:\n  addr: 127.0.0.1:1936\n  media_timeout: 3s\nlog:\n  format: json\n"))
 	require.NoError(t, err)
@@ -67,6 +80,9 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		"limits:\n  max_publish_bitrate: 5000\n":  "limits.max_publish_bitrate",
 		"limits:\n  max_publish_bitrate: -1\n":    "limits.max_publish_bitrate",
 		"limits:\n  max_bitrate: 1\n":             "max_bitrate",
+		"play:\n  merge_ms: -1\n":                 "play.merge_ms",
+		"play:\n  merge_ms: 1001\n":               "play.merge_ms",
+		"play:\n  merge: 10\n":                    "merge",
 	} {
 		_, err := Load(writeFile(t, body))
 		require.ErrorContains(t, err, want, body)
@@ -87,7 +103,28 @@ func TestREADMEConfigBlockIsTheDefaults(t *testing.T) {
 	c, err := Load(writeFile(t, block))
 	require.NoError(t, err)
 	require.Equal(t, Default(), c)
+	require.Contains(t, block, "\nplay:\n  merge_ms:", "README documents play.merge_ms")
 	for _, key := range []string{"max_streams", "max_players_per_stream", "max_conns_per_ip", "max_publish_bitrate"} {
 		require.Contains(t, block, "  "+key+":", "README documents limits.%s", key)
 	}
+}
+
+func TestLoadAPIToken(t *testing.T) {
+	require.Empty(t, Default().API.Token, "the API is open by default")
+	c, err := Load(writeFile(t, "api:\n  token: 0123456789abcdef\n"))
+	require.NoError(t, err)
+	require.Equal(t, "0123456789abcdef", c.API.Token)
+	for _, body := range []string{
+		"api:\n  token: short\n",
+		"api:\n  token: \"0123456789 abcdef\"\n",
+	} {
+		_, err := Load(writeFile(t, body))
+		require.ErrorContains(t, err, "api.token", body)
+	}
+	_, err = Load(writeFile(t, "api:\n  tokens: x\n"))
+	require.ErrorContains(t, err, "tokens")
+
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	require.Contains(t, string(b), "\napi:\n  token: \"\"", "README documents api.token")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -133,9 +134,28 @@ func TestFlagsAndExitCodes(t *testing.T) {
 
 	out, err = exec.Command(bin, "-h").CombinedOutput()
 	require.NoError(t, err)
-	for _, f := range []string{"-rtmp-addr", "-http-addr", "-config", "-log-level", "-log-format", "-version"} {
+	for _, f := range []string{"-rtmp-addr", "-http-addr", "-config", "-log-level", "-log-format", "-version", "-pprof-addr"} {
 		require.Contains(t, string(out), f)
 	}
+}
+
+// TestPprofAddr: -pprof-addr serves net/http/pprof on its own listener;
+// the player and API listener does not serve it.
+func TestPprofAddr(t *testing.T) {
+	addr := freePort(t)
+	p := startBinary(t, "-pprof-addr", addr)
+	resp, err := httpClient.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), "goroutine profile:")
+
+	resp, err = httpClient.Get("http://" + p.httpAd + "/debug/pprof/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.NotEqual(t, http.StatusOK, resp.StatusCode, "not on the public listener")
 }
 
 // TestSIGTERMEndsPlayersAndExitsZero runs the binary with a publisher and

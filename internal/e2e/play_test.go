@@ -203,8 +203,14 @@ func TestHTTPStatusCodesAndHeaders(t *testing.T) {
 
 	resp = get(http.MethodGet, "/live/hdr.flv")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Equal(t, []string{"chunked"}, resp.TransferEncoding)
+	// No chunked encoding: the body is the FLV stream until the server
+	// closes the connection (docs/performance.md: hijacked players).
+	require.Empty(t, resp.TransferEncoding)
+	require.True(t, resp.Close, "Connection: close")
+	require.EqualValues(t, -1, resp.ContentLength)
 	require.Equal(t, "video/x-flv", resp.Header.Get("Content-Type"))
+	require.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
+	require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
 	r := flv.NewReader(resp.Body)
 	h, err := r.ReadHeader()
 	require.NoError(t, err)

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/headwater-media/headwater/internal/lockcheck"
@@ -66,13 +67,21 @@ type Player struct {
 	r       *Registry
 	e       *entry
 	id      uint64
-	remote  string
+	info    PlayerInfo
+	kick    func() // may be nil
 	started time.Time
 
-	// mu guards released and sub. Lock order: Player.mu, then Stream.mu.
-	mu       lockcheck.Mutex
-	released bool
-	sub      *stream.Subscriber
+	// mu guards released, kicked, sub and subscribed. Lock order:
+	// Player.mu, then Stream.mu.
+	mu         lockcheck.Mutex
+	released   bool
+	kicked     bool // KickPlayer ran: no new subscription
+	sub        *stream.Subscriber
+	subscribed time.Time // when sub was made
+
+	// out
+	sent atomic.Uint64 // bytes written to the player (AddSent)
+	ttff atomic.Int64  // time to first frame in ns (FirstFrame); 0 before
 }
 
 // ID returns the player's unique id.
@@ -90,7 +99,11 @@ func (p *Player) Subscribe() (*stream.Subscriber, error) {
 		return nil, ErrReleased
 	}
 	if p.sub == nil {
+		if p.kicked {
+			return nil, ErrKicked
+		}
 		p.sub = p.e.s.Subscribe()
+		p.subscribed = time.Now()
 	}
 	return p.sub, nil
 }

@@ -44,11 +44,25 @@ type Limits struct {
 	MaxPlayersPerStream int
 }
 
+// Observer receives session durations, for metrics. Its methods are
+// called without any lock held and must not block.
+type Observer interface {
+	// FirstFrame is called once per player that got media: the time from
+	// its subscription to the write of its first audio or video frame.
+	FirstFrame(d time.Duration)
+	// PublishEnded is called when a publisher releases: how long it
+	// published.
+	PublishEnded(d time.Duration)
+}
+
 // Option configures a Registry in New.
 type Option func(*Registry)
 
 // WithLimits makes Publish and Play refuse beyond l.
 func WithLimits(l Limits) Option { return func(r *Registry) { r.limits = l } }
+
+// WithObserver reports session durations to o.
+func WithObserver(o Observer) Option { return func(r *Registry) { r.observer = o } }
 
 // Refusals counts the handles refused for a limit since New.
 type Refusals struct {
@@ -66,20 +80,22 @@ type PublisherInfo struct {
 // Registry is the table of live streams. The zero value is not usable: call
 // New.
 type Registry struct {
-	cfg    stream.Config
-	limits Limits // set in New, read-only after
-	nextID atomic.Uint64
+	cfg      stream.Config
+	limits   Limits   // set in New, read-only after
+	observer Observer // set in New, read-only after; may be nil
+	nextID   atomic.Uint64
 
 	refusedStreams atomic.Uint64
 	refusedPlayers atomic.Uint64
 
-	// mu guards live, alive and every entry's refs, publisher and players.
-	// It is a leaf lock: nothing else is locked while it is held, and no
-	// stream method, callback or I/O runs under it.
+	// mu guards live, byID, alive and every entry's refs, publisher and
+	// players. It is a leaf lock: nothing else is locked while it is held,
+	// and no stream method, callback or I/O runs under it.
 	mu      lockcheck.Mutex
 	live    map[Key]*entry
-	alive   int // entries whose stream has not been freed
-	players int // player handles held, on live and ended streams
+	byID    map[uint64]*Player // every player handle held, on live and ended streams
+	alive   int                // entries whose stream has not been freed
+	players int                // player handles held, on live and ended streams
 }
 
 // entry is one stream object and its references. The stream may outlive
@@ -96,11 +112,14 @@ type entry struct {
 	refs      int
 	published bool
 	players   map[*Player]struct{}
+
+	// out
+	bytesOut atomic.Uint64 // written to its players (Player.AddSent)
 }
 
 // New returns an empty registry whose streams use cfg.
 func New(cfg stream.Config, opts ...Option) *Registry {
-	r := &Registry{cfg: cfg, live: make(map[Key]*entry)}
+	r := &Registry{cfg: cfg, live: make(map[Key]*entry), byID: make(map[uint64]*Player)}
 	for _, o := range opts {
 		o(r)
 	}
@@ -142,6 +161,14 @@ func (r *Registry) Publish(key Key, info PublisherInfo, kick func()) (*Publisher
 // Limits.MaxPlayersPerStream players. The handle holds the stream until
 // Release.
 func (r *Registry) Play(key Key, remote string) (*Player, error) {
+	return r.PlayWith(key, PlayerInfo{Remote: remote}, nil)
+}
+
+// PlayWith is Play with the player described by info, and kick, which
+// KickPlayer calls (without locks held, possibly from another goroutine)
+// after closing the player's subscription: it should make the player's
+// session end at once, say by cancelling its context. kick may be nil.
+func (r *Registry) PlayWith(key Key, info PlayerInfo, kick func()) (*Player, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.live[key]
@@ -152,9 +179,10 @@ func (r *Registry) Play(key Key, remote string) (*Player, error) {
 		r.refusedPlayers.Add(1)
 		return nil, ErrTooManyPlayers
 	}
-	p := &Player{r: r, e: e, id: r.nextID.Add(1), remote: remote, started: time.Now()}
+	p := &Player{r: r, e: e, id: r.nextID.Add(1), info: info, kick: kick, started: time.Now()}
 	e.refs++
 	e.players[p] = struct{}{}
+	r.byID[p.id] = p
 	r.players++
 	return p, nil
 }
@@ -181,6 +209,7 @@ func (r *Registry) release(e *entry, player *Player) {
 	unpublish := false
 	if player != nil {
 		delete(e.players, player)
+		delete(r.byID, player.id)
 		r.players--
 	} else {
 		unpublish = e.published
@@ -198,6 +227,9 @@ func (r *Registry) release(e *entry, player *Player) {
 
 	if unpublish {
 		e.s.End()
+		if r.observer != nil {
+			r.observer.PublishEnded(time.Since(e.started))
+		}
 	}
 	if free {
 		e.s.Free()
@@ -227,27 +259,54 @@ func (r *Registry) Refusals() Refusals {
 // StreamInfo describes one live stream for the API.
 type StreamInfo struct {
 	Key       Key
-	ID        uint64
+	ID        uint64 // also the publishing session's id
 	Started   time.Time
 	Publisher PublisherInfo
 	Players   int
 	BytesIn   uint64
+	BytesOut  uint64 // written to its players, those gone included
 	Dropped   uint64
+	Media     stream.MediaInfo
 }
 
 // Streams returns the live streams sorted by key.
 func (r *Registry) Streams() []StreamInfo {
 	r.mu.Lock()
 	out := make([]StreamInfo, 0, len(r.live))
-	streams := make([]*stream.Stream, 0, len(r.live))
+	entries := make([]*entry, 0, len(r.live))
 	for _, e := range r.live {
-		out = append(out, StreamInfo{Key: e.key, ID: e.id, Started: e.started, Publisher: e.pub, Players: len(e.players)})
-		streams = append(streams, e.s)
+		out = append(out, StreamInfo{Key: e.key, Players: len(e.players)})
+		entries = append(entries, e)
 	}
 	r.mu.Unlock()
-	for i, s := range streams {
-		out[i].BytesIn, out[i].Dropped = s.BytesIn(), s.FramesDropped()
+	for i, e := range entries {
+		e.fill(&out[i])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
 	return out
+}
+
+// Stream describes the live stream under key, or returns ErrNotFound.
+func (r *Registry) Stream(key Key) (StreamInfo, error) {
+	r.mu.Lock()
+	e, ok := r.live[key]
+	var info StreamInfo
+	if ok {
+		info = StreamInfo{Key: e.key, Players: len(e.players)}
+	}
+	r.mu.Unlock()
+	if !ok {
+		return info, ErrNotFound
+	}
+	e.fill(&info)
+	return info, nil
+}
+
+// fill completes info with what needs no registry lock: the immutable
+// fields, atomics and the stream's own (Stream.mu).
+func (e *entry) fill(info *StreamInfo) {
+	info.ID, info.Started, info.Publisher = e.id, e.started, e.pub
+	info.BytesIn, info.Dropped = e.s.BytesIn(), e.s.FramesDropped()
+	info.BytesOut = e.bytesOut.Load()
+	info.Media = e.s.Info()
 }

@@ -205,6 +205,11 @@ type limitConn struct {
 	once sync.Once
 }
 
+// Passthrough returns the wrapped connection: limitConn passes bytes
+// through unchanged, so HTTP-FLV writes to it directly (with writev) and
+// still closes the limitConn (httpflv.Passthrough).
+func (c *limitConn) Passthrough() net.Conn { return c.Conn }
+
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {

@@ -33,6 +33,9 @@ type Server struct {
 	rtmp   *ingest.Server
 	http   *http.Server
 
+	version string          // for GET /api/v1/server (WithVersion)
+	hist    *api.Histograms // time to first frame, publish durations
+
 	baseCtx    context.Context // parent of every request context
 	baseCancel context.CancelFunc
 
@@ -43,9 +46,16 @@ type Server struct {
 	wg     sync.WaitGroup // the two serve goroutines
 }
 
+// Option configures a Server in New.
+type Option func(*Server)
+
+// WithVersion sets the version GET /api/v1/server reports ("dev" if unset).
+func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
+
 // New builds a server from cfg; nothing listens until Start.
-func New(cfg config.Config, log zerolog.Logger) *Server {
+func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 	totals := &stream.Totals{}
+	hist := api.NewHistograms()
 	reg := registry.New(stream.Config{
 		GOPCacheBytes: cfg.Stream.GOPCacheBytes,
 		QueueBytes:    cfg.Stream.QueueBytes,
@@ -54,8 +64,11 @@ func New(cfg config.Config, log zerolog.Logger) *Server {
 	}, registry.WithLimits(registry.Limits{
 		MaxStreams:          cfg.Limits.MaxStreams,
 		MaxPlayersPerStream: cfg.Limits.MaxPlayersPerStream,
-	}))
-	s := &Server{cfg: cfg, log: log, totals: totals, reg: reg}
+	}), registry.WithObserver(hist))
+	s := &Server{cfg: cfg, log: log, totals: totals, reg: reg, version: "dev", hist: hist}
+	for _, o := range opts {
+		o(s)
+	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.rtmp = ingest.NewServer(ingest.Config{
 		HandshakeTimeout:  cfg.RTMP.HandshakeTimeout,
@@ -94,7 +107,7 @@ func (s *Server) Start() error {
 	refused := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "headwater_http_conns_refused_total", Help: "HTTP connections refused at accept because http.max_conns was reached (deprecated: headwater_limit_refusals_total{limit=\"http_conns\"}).",
 	}, func() float64 { return float64(s.httpLn.refusedConns.Load()) })
-	refusals := api.NewLimitRefusals(map[string]func() uint64{
+	refusalCounts := map[string]func() uint64{
 		limitHTTPConns:                s.httpLn.refusedConns.Load,
 		limitHTTPConnsPerIP:           s.httpLn.refusedPerIP.Load,
 		ingest.LimitConns:             func() uint64 { return s.rtmp.Refusals().Conns },
@@ -102,13 +115,29 @@ func (s *Server) Start() error {
 		ingest.LimitPublishBitrate:    func() uint64 { return s.rtmp.Refusals().PublishBitrate },
 		ingest.LimitStreams:           func() uint64 { return s.reg.Refusals().Streams },
 		httpflv.LimitPlayersPerStream: func() uint64 { return s.reg.Refusals().PlayersPerStream },
-	})
-	a := &api.API{Registry: s.reg, Totals: s.totals, Metrics: api.NewMetrics(s.reg, s.totals, refused, refusals)}
+	}
+	a := &api.API{
+		Registry: s.reg, Totals: s.totals,
+		Metrics: api.NewMetrics(s.reg, s.totals, refused, api.NewLimitRefusals(refusalCounts), s.hist),
+		Token:   s.cfg.API.Token,
+		Server: api.ServerInfo{Version: s.version, Started: time.Now(), Refusals: refusalCounts, Limits: api.Limits{
+			MaxStreams:          s.cfg.Limits.MaxStreams,
+			MaxPlayersPerStream: s.cfg.Limits.MaxPlayersPerStream,
+			MaxConnsPerIP:       s.cfg.Limits.MaxConnsPerIP,
+			MaxPublishBitrate:   s.cfg.Limits.MaxPublishBitrate,
+			RTMPMaxConns:        s.cfg.RTMP.MaxConns,
+			HTTPMaxConns:        s.cfg.HTTP.MaxConns,
+		}},
+	}
 	s.flv = &httpflv.Handler{
 		Registry: s.reg,
-		Config:   httpflv.Config{WriteTimeout: s.cfg.HTTP.WriteTimeout, DrainTimeout: time.Second},
-		Log:      s.log.With().Str("component", "httpflv").Logger(),
-		Totals:   s.totals,
+		Config: httpflv.Config{
+			WriteTimeout: s.cfg.HTTP.WriteTimeout,
+			DrainTimeout: time.Second,
+			MergeWindow:  time.Duration(s.cfg.Play.MergeMS) * time.Millisecond,
+		},
+		Log:    s.log.With().Str("component", "httpflv").Logger(),
+		Totals: s.totals,
 		Params: func(r *http.Request) (string, string) {
 			return chi.URLParam(r, "app"), chi.URLParam(r, "file")
 		},

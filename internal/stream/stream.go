@@ -90,8 +90,10 @@ type Stream struct {
 	mediaTags int
 	ready     bool // tracks are known: subscribers may start
 	subs      map[*Subscriber]struct{}
+	slab      []Tag // unused Tags of the current slab (newTagLocked)
 	ended     bool
 	freed     bool
+	media     mediaState // codecs, sizes and rates, for Info (info.go)
 
 	// out
 	bytesIn       atomic.Uint64
@@ -129,8 +131,10 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 	}
 	n := len(data) - flv.TagSize(0)
 	payload := data[flv.TagHeaderSize : flv.TagHeaderSize+n]
-	tag := &Tag{Type: typ, Data: data}
-	track := -1
+	var (
+		track            = -1
+		keyframe, header bool
+	)
 	switch typ {
 	case flv.TagVideo:
 		vi, err := flv.ParseVideo(payload)
@@ -141,17 +145,17 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 		// frame; an end-of-sequence tag carries frame type 1 but is no
 		// place to start playing.
 		track = trackVideo
-		tag.Keyframe = err == nil && vi.Keyframe && !vi.SequenceHeader && !vi.EndOfSequence
-		tag.Header = err == nil && vi.SequenceHeader
+		keyframe = err == nil && vi.Keyframe && !vi.SequenceHeader && !vi.EndOfSequence
+		header = err == nil && vi.SequenceHeader
 	case flv.TagAudio:
 		ai, err := flv.ParseAudio(payload)
 		if err != nil && !errors.Is(err, flv.ErrUnsupported) {
 			return errors.Join(ErrBadTag, err)
 		}
 		track = trackAudio
-		tag.Header = err == nil && ai.SequenceHeader
+		header = err == nil && ai.SequenceHeader
 	case flv.TagScript:
-		tag.Header = true
+		header = true
 	default:
 		return ErrBadTag
 	}
@@ -169,13 +173,15 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 		s.lastTS[track] = timestamp
 		s.seen[track] = true
 	}
-	tag.Timestamp = timestamp
+	tag := s.newTagLocked(header)
+	*tag = Tag{Type: typ, Timestamp: timestamp, Keyframe: keyframe, Header: header, Data: data}
 	flv.PutTagHeader(data, typ, timestamp, n)
 	flv.PutPrevTagSize(data[flv.TagHeaderSize+n:], n)
 	s.bytesIn.Add(uint64(len(data)))
 	if t := s.cfg.Totals; t != nil {
 		t.BytesIn.Add(uint64(len(data)))
 	}
+	s.media.noteLocked(tag, payload, time.Now())
 
 	switch {
 	case typ == flv.TagScript:
@@ -207,6 +213,28 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 		sub.push(tag)
 	}
 	return nil
+}
+
+// tagSlab is how many media Tags Stream.Write allocates at once.
+const tagSlab = 32
+
+// newTagLocked returns a Tag to fill. Media tags come out of a slab of
+// tagSlab, so that ingest costs one allocation per tag (the payload
+// buffer, made by the publisher) plus 1/tagSlab. A slab lives as long as
+// any of its tags is referenced, so a tag pins up to tagSlab-1 neighbours'
+// bytes; the only long-lived media references are the cached GOP's, whose
+// keyframe pins at most the tagSlab-1 tags before it, for one GOP. Headers,
+// kept for the stream's whole life, are allocated alone.
+func (s *Stream) newTagLocked(header bool) *Tag {
+	if header {
+		return new(Tag)
+	}
+	if len(s.slab) == 0 {
+		s.slab = make([]Tag, tagSlab)
+	}
+	t := &s.slab[0]
+	s.slab = s.slab[1:]
+	return t
 }
 
 // readyLocked decides whether the tracks are known well enough to write an
@@ -317,6 +345,7 @@ func (s *Stream) Free() {
 	s.freed = true
 	s.meta, s.videoSeq, s.audioSeq = nil, nil, nil
 	s.gop, s.gopBytes = nil, 0
+	s.slab = nil
 	clear(s.subs)
 }
 

@@ -58,6 +58,12 @@ func (sub *Subscriber) Ended() bool {
 	return sub.ended
 }
 
+// KeepQueueCap is the most tags a subscriber's queue array keeps room for
+// once drained; a longer one (the join batch with the cached GOP, a
+// backlog) is let go. A writer's batch slice should do the same, so that
+// an idle player does not hold a GOP's worth of pointers twice.
+const KeepQueueCap = 64
+
 // Next appends every queued tag to dst and returns it. It blocks until there
 // is at least one tag, the stream ends (ErrEnded, after the queue has been
 // drained), the subscriber is closed (ErrClosed) or ctx is done.
@@ -70,8 +76,14 @@ func (sub *Subscriber) Next(ctx context.Context, dst []*Tag) ([]*Tag, error) {
 			return dst, ErrClosed
 		case len(sub.q) > 0:
 			dst = append(dst, sub.q...)
-			clear(sub.q)
-			sub.q = sub.q[:0]
+			if cap(sub.q) > KeepQueueCap {
+				// A join batch or a backlog: do not keep its array for
+				// the subscriber's whole life.
+				sub.q = nil
+			} else {
+				clear(sub.q)
+				sub.q = sub.q[:0]
+			}
 			sub.qBytes, sub.qMedia = 0, false
 			sub.mu.Unlock()
 			return dst, nil

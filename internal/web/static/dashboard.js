@@ -122,7 +122,8 @@
 
   async function poll() {
     try {
-      const resp = await fetch('/api/v1/streams', { cache: 'no-store' });
+      // The API pages its lists (100 by default): ask for its maximum.
+      const resp = await fetch('/api/v1/streams?limit=1000', { cache: 'no-store' });
       if (!resp.ok) throw new Error('HTTP ' + resp.status);
       const data = await resp.json();
       render(data.streams || [], performance.now());

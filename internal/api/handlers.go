@@ -1,0 +1,325 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/headwater-media/headwater/internal/registry"
+)
+
+// Pagination of the list endpoints: ?limit=N&offset=M.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+type publisherJSON struct {
+	// ID is the publishing session's id (the stream's id).
+	ID     uint64 `json:"id"`
+	Remote string `json:"remote"`
+	// Encoder is onMetaData's encoder when sent, else connect's flashVer.
+	Encoder   string    `json:"encoder,omitempty"`
+	FlashVer  string    `json:"flash_ver,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+type videoJSON struct {
+	Codec   string  `json:"codec"`
+	Profile string  `json:"profile,omitempty"`
+	Level   string  `json:"level,omitempty"`
+	Width   int     `json:"width"`
+	Height  int     `json:"height"`
+	FPS     float64 `json:"fps"`
+}
+
+type audioJSON struct {
+	Codec      string `json:"codec"`
+	Profile    string `json:"profile,omitempty"`
+	SampleRate int    `json:"sample_rate"`
+	Channels   int    `json:"channels"`
+}
+
+// streamJSON is one stream. The fields up to Publisher are what the first
+// API had (the dashboard reads them); fields are only ever added.
+type streamJSON struct {
+	App           string        `json:"app"`
+	Name          string        `json:"name"`
+	ID            uint64        `json:"id"`
+	Players       int           `json:"players"`
+	BytesIn       uint64        `json:"bytes_in"`
+	DroppedFrames uint64        `json:"dropped_frames"`
+	UptimeSeconds float64       `json:"uptime_seconds"`
+	Publisher     publisherJSON `json:"publisher"`
+
+	// State is "live" once players get media, "starting" before.
+	State     string     `json:"state"`
+	StartedAt time.Time  `json:"started_at"`
+	BitrateIn int64      `json:"bitrate_in"` // bits/s over stream.RateWindow
+	BytesOut  uint64     `json:"bytes_out"`
+	Video     *videoJSON `json:"video"`
+	Audio     *audioJSON `json:"audio"`
+}
+
+func newStreamJSON(s registry.StreamInfo, now time.Time) streamJSON {
+	out := streamJSON{
+		App: s.Key.App, Name: s.Key.Name, ID: s.ID, Players: s.Players,
+		BytesIn: s.BytesIn, DroppedFrames: s.Dropped,
+		UptimeSeconds: now.Sub(s.Started).Seconds(),
+		Publisher: publisherJSON{ID: s.ID, Remote: s.Publisher.Remote, Encoder: s.Publisher.Encoder,
+			FlashVer: s.Publisher.Encoder, StartedAt: s.Started},
+		State: "starting", StartedAt: s.Started,
+		BitrateIn: s.Media.BitrateIn, BytesOut: s.BytesOut,
+	}
+	if s.Media.Ready {
+		out.State = "live"
+	}
+	if s.Media.Encoder != "" {
+		out.Publisher.Encoder = s.Media.Encoder
+	}
+	if v := s.Media.Video; v != nil {
+		out.Video = &videoJSON{Codec: v.Codec, Profile: v.Profile, Level: v.Level,
+			Width: v.Width, Height: v.Height, FPS: math.Round(v.FPS*100) / 100}
+	}
+	if a := s.Media.Audio; a != nil {
+		out.Audio = &audioJSON{Codec: a.Codec, Profile: a.Profile, SampleRate: a.SampleRate, Channels: a.Channels}
+	}
+	return out
+}
+
+type playerJSON struct {
+	ID              uint64    `json:"id"`
+	App             string    `json:"app"`
+	Stream          string    `json:"stream"`
+	StreamID        uint64    `json:"stream_id"`
+	Remote          string    `json:"remote"`
+	UserAgent       string    `json:"user_agent"`
+	StartedAt       time.Time `json:"started_at"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	BytesSent       uint64    `json:"bytes_sent"`
+	// QueueDepth is the tags waiting in the player's queue; QueueBytes
+	// their size.
+	QueueDepth    int    `json:"queue_depth"`
+	QueueBytes    int    `json:"queue_bytes"`
+	FramesDropped uint64 `json:"frames_dropped"`
+	// TimeToFirstFrameMS is null until the first frame was written.
+	TimeToFirstFrameMS *float64 `json:"time_to_first_frame_ms"`
+}
+
+func newPlayerJSON(p registry.PlayerStats, now time.Time) playerJSON {
+	out := playerJSON{
+		ID: p.ID, App: p.Key.App, Stream: p.Key.Name, StreamID: p.StreamID,
+		Remote: p.Remote, UserAgent: p.UserAgent, StartedAt: p.Started,
+		DurationSeconds: now.Sub(p.Started).Seconds(), BytesSent: p.BytesSent,
+		QueueDepth: p.QueueTags, QueueBytes: p.QueueBytes, FramesDropped: p.Dropped,
+	}
+	if p.TimeToFirstFrame > 0 {
+		ms := math.Round(float64(p.TimeToFirstFrame)/float64(time.Microsecond)) / 1000 // µs resolution: the first frame often goes out within 0.1 ms
+		out.TimeToFirstFrameMS = &ms
+	}
+	return out
+}
+
+// page is a list endpoint's ?limit and ?offset.
+type page struct{ limit, offset int }
+
+// parsePage reads ?limit (1..MaxLimit, default DefaultLimit) and ?offset
+// (>= 0, default 0).
+func parsePage(r *http.Request) (page, error) {
+	p := page{limit: DefaultLimit}
+	q := r.URL.Query()
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxLimit {
+			return p, fmt.Errorf("limit: must be an integer in [1, %d], got %q", MaxLimit, v)
+		}
+		p.limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return p, fmt.Errorf("offset: must be an integer >= 0, got %q", v)
+		}
+		p.offset = n
+	}
+	return p, nil
+}
+
+// bounds returns the [lo, hi) of a list of n that the page covers.
+func (p page) bounds(n int) (lo, hi int) {
+	lo = min(p.offset, n)
+	return lo, min(lo+p.limit, n)
+}
+
+// listJSON is the envelope of every list: the items under their own name,
+// then total (before pagination), limit and offset.
+func listJSON[T any](name string, items []T, total int, p page) map[string]any {
+	return map[string]any{name: items, "total": total, "limit": p.limit, "offset": p.offset}
+}
+
+func (a *API) listStreams(w http.ResponseWriter, r *http.Request) {
+	p, err := parsePage(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	infos := a.Registry.Streams()
+	lo, hi := p.bounds(len(infos))
+	out := make([]streamJSON, 0, hi-lo)
+	now := time.Now()
+	for _, s := range infos[lo:hi] {
+		out = append(out, newStreamJSON(s, now))
+	}
+	writeJSON(w, http.StatusOK, listJSON("streams", out, len(infos), p))
+}
+
+// streamKey validates the {app} and {stream} path segments, answering 400
+// when they cannot name a stream.
+func streamKey(w http.ResponseWriter, r *http.Request) (registry.Key, bool) {
+	key, err := registry.NewKey(chi.URLParam(r, "app"), chi.URLParam(r, "stream"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return key, false
+	}
+	return key, true
+}
+
+func (a *API) getStream(w http.ResponseWriter, r *http.Request) {
+	key, ok := streamKey(w, r)
+	if !ok {
+		return
+	}
+	info, err := a.Registry.Stream(key)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "stream not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, newStreamJSON(info, time.Now()))
+}
+
+func (a *API) kickStream(w http.ResponseWriter, r *http.Request) {
+	key, ok := streamKey(w, r)
+	if !ok {
+		return
+	}
+	if err := a.Registry.Kick(key); errors.Is(err, registry.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "stream not found")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) listStreamPlayers(w http.ResponseWriter, r *http.Request) {
+	key, ok := streamKey(w, r)
+	if !ok {
+		return
+	}
+	p, err := parsePage(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	players, err := a.Registry.StreamPlayers(key)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "stream not found")
+		return
+	}
+	a.writePlayers(w, players, p)
+}
+
+func (a *API) listPlayers(w http.ResponseWriter, r *http.Request) {
+	p, err := parsePage(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	a.writePlayers(w, a.Registry.Players(), p)
+}
+
+func (a *API) writePlayers(w http.ResponseWriter, players []registry.PlayerStats, p page) {
+	lo, hi := p.bounds(len(players))
+	out := make([]playerJSON, 0, hi-lo)
+	now := time.Now()
+	for _, pl := range players[lo:hi] {
+		out = append(out, newPlayerJSON(pl, now))
+	}
+	writeJSON(w, http.StatusOK, listJSON("players", out, len(players), p))
+}
+
+// playerID parses the {id} path segment, answering 400 when it is not one.
+func playerID(w http.ResponseWriter, r *http.Request) (uint64, bool) {
+	id, err := strconv.ParseUint(chi.URLParam(r, "id"), 10, 64)
+	if err != nil || id == 0 {
+		writeError(w, http.StatusBadRequest, "player id: must be a positive integer")
+		return 0, false
+	}
+	return id, true
+}
+
+func (a *API) getPlayer(w http.ResponseWriter, r *http.Request) {
+	id, ok := playerID(w, r)
+	if !ok {
+		return
+	}
+	p, err := a.Registry.Player(id)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "player not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, newPlayerJSON(p, time.Now()))
+}
+
+func (a *API) kickPlayer(w http.ResponseWriter, r *http.Request) {
+	id, ok := playerID(w, r)
+	if !ok {
+		return
+	}
+	if err := a.Registry.KickPlayer(id); errors.Is(err, registry.ErrPlayerNotFound) {
+		writeError(w, http.StatusNotFound, "player not found")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type serverJSON struct {
+	Version       string     `json:"version"`
+	GoVersion     string     `json:"go_version"`
+	StartedAt     time.Time  `json:"started_at"`
+	UptimeSeconds float64    `json:"uptime_seconds"`
+	Totals        totalsJSON `json:"totals"`
+	Limits        Limits     `json:"limits"`
+}
+
+type totalsJSON struct {
+	Streams       int               `json:"streams"`
+	Publishers    int               `json:"publishers"`
+	Players       int               `json:"players"`
+	BytesIn       uint64            `json:"bytes_in"`
+	BytesOut      uint64            `json:"bytes_out"`
+	DroppedFrames uint64            `json:"dropped_frames"`
+	LimitRefusals map[string]uint64 `json:"limit_refusals"`
+}
+
+func (a *API) getServer(w http.ResponseWriter, _ *http.Request) {
+	st := a.Registry.Stats()
+	out := serverJSON{
+		Version: a.Server.Version, GoVersion: runtime.Version(),
+		StartedAt: a.Server.Started, UptimeSeconds: time.Since(a.Server.Started).Seconds(),
+		Totals: totalsJSON{Streams: st.Streams, Publishers: st.Publishers, Players: st.Players,
+			LimitRefusals: make(map[string]uint64, len(a.Server.Refusals))},
+		Limits: a.Server.Limits,
+	}
+	if t := a.Totals; t != nil {
+		out.Totals.BytesIn, out.Totals.BytesOut, out.Totals.DroppedFrames = t.BytesIn.Load(), t.BytesOut.Load(), t.FramesDropped.Load()
+	}
+	for l, f := range a.Server.Refusals {
+		out.Totals.LimitRefusals[l] = f()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
