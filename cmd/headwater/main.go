@@ -4,8 +4,9 @@
 //
 //	headwater [flags]
 //
-// With no flags it serves RTMP on :1935 and HTTP on :8080. Flags override
-// the optional YAML config file; run with -h for the list.
+// With no flags it serves RTMP on :1935 and HTTP on :8080. HEADWATER_*
+// environment variables override the optional YAML config file and flags
+// override both; run with -h for the list, see docs/config.md.
 package main
 
 import (
@@ -62,8 +63,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	sig := <-sigs
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	var sig os.Signal
+	for sig = range sigs {
+		if sig != syscall.SIGHUP {
+			break
+		}
+		cfg = reload(cfg, opts.load, srv, log)
+	}
 	signal.Stop(sigs)
 	log.Info().Str("signal", sig.String()).Msg("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), 4500*time.Millisecond)
@@ -75,10 +82,43 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// reload builds the config again (file, environment, flags) and applies
+// what can change without a restart (config.Reloadable); an invalid config
+// is logged and changes nothing. It returns the config now in effect:
+// cur with the applied keys replaced.
+func reload(cur config.Config, load func() (config.Config, error), srv *server.Server, log zerolog.Logger) config.Config {
+	next, err := load()
+	if err != nil {
+		log.Error().Err(err).Msg("SIGHUP: config not reloaded, keeping the running config")
+		return cur
+	}
+	applied, restart := next.Changed(cur)
+	// The keys that need a restart keep their running values, so that they
+	// are reported again on the next SIGHUP until the restart.
+	eff := cur.Reloaded(next)
+	zerolog.SetGlobalLevel(level(eff.Log.Level))
+	srv.Reload(eff)
+	log.Info().Strs("applied", nonNil(applied)).Msg("SIGHUP: config reloaded")
+	if len(restart) > 0 {
+		log.Warn().Strs("not_reloaded", restart).Msg("SIGHUP: changed keys need a restart; still running with the old values")
+	}
+	return eff
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // options are the flags that are not configuration.
 type options struct {
 	showVersion bool
 	pprofAddr   string // "" = no profiling listener
+	// load builds the config again: defaults, file, environment, flags,
+	// then Validate (for SIGHUP).
+	load func() (config.Config, error)
 }
 
 // startPprof serves net/http/pprof on its own listener at addr, apart from
@@ -99,20 +139,22 @@ func startPprof(addr string) (*http.Server, error) {
 	return srv, nil
 }
 
-// parse reads flags and the config file. code is -1 to go on, otherwise the
-// exit code: 0 after -h, 2 for bad flags or a bad config.
+// parse reads flags, the config file and HEADWATER_* variables (file <
+// environment < flags). code is -1 to go on, otherwise the exit code: 0
+// after -h or -print-config, 2 for bad flags or a bad config.
 func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, opts options, code int) {
 	fs := flag.NewFlagSet("headwater", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	def := config.Default()
 	var (
-		configFile = fs.String("config", "", "YAML config `file`; flags override it")
-		rtmpAddr   = fs.String("rtmp-addr", def.RTMP.Addr, "RTMP listen `address`")
-		httpAddr   = fs.String("http-addr", def.HTTP.Addr, "HTTP listen `address` (HTTP-FLV, API, metrics)")
-		logLevel   = fs.String("log-level", def.Log.Level, "log `level`: trace, debug, info, warn, error")
-		logFormat  = fs.String("log-format", def.Log.Format, "log `format`: console or json")
-		version    = fs.Bool("version", false, "print the version and exit")
-		pprofAddr  = fs.String("pprof-addr", "", "serve net/http/pprof (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060;\noff by default; keep it on loopback: it exposes goroutine stacks and profiles")
+		configFile  = fs.String("config", "", "YAML config `file`; flags override it")
+		rtmpAddr    = fs.String("rtmp-addr", def.RTMP.Addr, "RTMP listen `address`")
+		httpAddr    = fs.String("http-addr", def.HTTP.Addr, "HTTP listen `address` (HTTP-FLV, API, metrics)")
+		logLevel    = fs.String("log-level", def.Log.Level, "log `level`: trace, debug, info, warn, error")
+		logFormat   = fs.String("log-format", def.Log.Format, "log `format`: console or json")
+		version     = fs.Bool("version", false, "print the version and exit")
+		printConfig = fs.Bool("print-config", false, "print the effective config (defaults, file, HEADWATER_* environment, flags) as YAML and exit;\napi.token is printed as \"<redacted>\"")
+		pprofAddr   = fs.String("pprof-addr", "", "serve net/http/pprof (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060;\noff by default; keep it on loopback: it exposes goroutine stacks and profiles")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "headwater %s: live-streaming origin, RTMP in, HTTP-FLV out\n\n", versionString())
@@ -135,43 +177,64 @@ func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, opts opt
 	if *version {
 		return cfg, opts, -1
 	}
-	cfg = def
-	if *configFile != "" {
-		var err error
-		if cfg, err = config.Load(*configFile); err != nil {
-			fmt.Fprintf(stderr, "headwater: config: %v\n", err)
-			return cfg, opts, 2
+	opts.load = func() (config.Config, error) {
+		cfg := def
+		if *configFile != "" {
+			var err error
+			if cfg, err = config.Read(*configFile); err != nil {
+				return cfg, fmt.Errorf("config: %w", err)
+			}
 		}
+		if err := cfg.ApplyEnv(os.Environ()); err != nil {
+			return cfg, fmt.Errorf("environment: %w", err)
+		}
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "rtmp-addr":
+				cfg.RTMP.Addr = *rtmpAddr
+			case "http-addr":
+				cfg.HTTP.Addr = *httpAddr
+			case "log-level":
+				cfg.Log.Level = *logLevel
+			case "log-format":
+				cfg.Log.Format = *logFormat
+			}
+		})
+		return cfg, cfg.Validate()
 	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "rtmp-addr":
-			cfg.RTMP.Addr = *rtmpAddr
-		case "http-addr":
-			cfg.HTTP.Addr = *httpAddr
-		case "log-level":
-			cfg.Log.Level = *logLevel
-		case "log-format":
-			cfg.Log.Format = *logFormat
-		}
-	})
-	if err := cfg.Validate(); err != nil {
+	cfg, err := opts.load()
+	if err != nil {
 		fmt.Fprintf(stderr, "headwater: %v\n", err)
 		return cfg, opts, 2
 	}
-	_ = stdout
+	if *printConfig {
+		b, err := cfg.Marshal()
+		if err != nil {
+			fmt.Fprintf(stderr, "headwater: %v\n", err)
+			return cfg, opts, 1
+		}
+		_, _ = stdout.Write(b)
+		return cfg, opts, 0
+	}
 	return cfg, opts, -1
 }
 
 func versionString() string { return version }
 
+// newLogger logs to w at c.Level, set as zerolog's global level so that
+// SIGHUP can change it for every logger derived from this one.
 func newLogger(c config.Log, w io.Writer) zerolog.Logger {
-	lvl, err := zerolog.ParseLevel(c.Level)
-	if err != nil {
-		lvl = zerolog.InfoLevel
-	}
+	zerolog.SetGlobalLevel(level(c.Level))
 	if c.Format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+	return zerolog.New(w).Level(zerolog.TraceLevel).With().Timestamp().Logger()
+}
+
+func level(s string) zerolog.Level {
+	lvl, err := zerolog.ParseLevel(s)
+	if err != nil {
+		return zerolog.InfoLevel
+	}
+	return lvl
 }

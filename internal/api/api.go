@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -30,6 +31,38 @@ type API struct {
 	Token string
 	// Server describes the process for GET /api/v1/server.
 	Server ServerInfo
+
+	// token and limits, once set by SetToken and SetLimits (SIGHUP),
+	// replace Token and Server.Limits; nil until then.
+	token  atomic.Pointer[tokenState]
+	limits atomic.Pointer[Limits]
+}
+
+// tokenState is a bearer token and its hash; the zero value is no token.
+type tokenState struct {
+	set  bool
+	hash [32]byte
+}
+
+func newTokenState(token string) *tokenState {
+	if token == "" {
+		return &tokenState{}
+	}
+	return &tokenState{set: true, hash: sha256.Sum256([]byte(token))}
+}
+
+// SetToken replaces the bearer token for the requests that follow; ""
+// opens the API.
+func (a *API) SetToken(token string) { a.token.Store(newTokenState(token)) }
+
+// SetLimits replaces the limits GET /api/v1/server reports.
+func (a *API) SetLimits(l Limits) { a.limits.Store(&l) }
+
+func (a *API) currentLimits() Limits {
+	if l := a.limits.Load(); l != nil {
+		return *l
+	}
+	return a.Server.Limits
 }
 
 // ServerInfo is what GET /api/v1/server reports besides live counts.
@@ -83,12 +116,16 @@ func (a *API) Routes(r chi.Router) {
 
 // auth answers 401 unless the request carries the configured bearer
 // token. The comparison takes the same time whatever the token sent.
+// The token is read per request, so SetToken takes effect at once.
 func (a *API) auth(next http.Handler) http.Handler {
-	if a.Token == "" {
-		return next
-	}
-	want := sha256.Sum256([]byte(a.Token))
+	a.token.CompareAndSwap(nil, newTokenState(a.Token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := a.token.Load()
+		if !st.set {
+			next.ServeHTTP(w, r)
+			return
+		}
+		want := st.hash
 		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
 		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {

@@ -358,3 +358,30 @@ func TestServer(t *testing.T) {
 	require.Equal(t, map[string]uint64{"streams": 7}, s.Totals.LimitRefusals)
 	require.Equal(t, Limits{MaxStreams: 10, HTTPMaxConns: 100, RTMPMaxConns: 50}, s.Limits)
 }
+
+// TestSetTokenAndLimits: SetToken and SetLimits (SIGHUP) apply from the
+// next request, on routes mounted before.
+func TestSetTokenAndLimits(t *testing.T) {
+	f := newFixture(t, "")
+	code, _, _ := f.do(t, "GET", "/api/v1/streams", "")
+	require.Equal(t, 200, code)
+
+	f.api.SetToken(testToken)
+	code, _, _ = f.do(t, "GET", "/api/v1/streams", "")
+	require.Equal(t, 401, code)
+	code, _, _ = f.do(t, "GET", "/api/v1/streams", testToken)
+	require.Equal(t, 200, code)
+
+	f.api.SetLimits(Limits{MaxStreams: 3, MaxPlayersPerStream: 1, HTTPMaxConns: 100, RTMPMaxConns: 50})
+	var srv struct {
+		Limits Limits `json:"limits"`
+	}
+	code, body, _ := f.do(t, "GET", "/api/v1/server", testToken)
+	require.Equal(t, 200, code)
+	require.NoError(t, json.Unmarshal([]byte(body), &srv), body)
+	require.Equal(t, Limits{MaxStreams: 3, MaxPlayersPerStream: 1, HTTPMaxConns: 100, RTMPMaxConns: 50}, srv.Limits)
+
+	f.api.SetToken("")
+	code, _, _ = f.do(t, "GET", "/api/v1/streams", "")
+	require.Equal(t, 200, code, "an empty token opens the API again")
+}

@@ -313,7 +313,7 @@ func (a *API) getServer(w http.ResponseWriter, _ *http.Request) {
 		StartedAt: a.Server.Started, UptimeSeconds: time.Since(a.Server.Started).Seconds(),
 		Totals: totalsJSON{Streams: st.Streams, Publishers: st.Publishers, Players: st.Players,
 			LimitRefusals: make(map[string]uint64, len(a.Server.Refusals))},
-		Limits: a.Server.Limits,
+		Limits: a.currentLimits(),
 	}
 	if t := a.Totals; t != nil {
 		out.Totals.BytesIn, out.Totals.BytesOut, out.Totals.DroppedFrames = t.BytesIn.Load(), t.BytesOut.Load(), t.FramesDropped.Load()

@@ -1,5 +1,6 @@
 // Package config is headwater's configuration: embedded defaults, an
-// optional YAML file, then command-line flags on top.
+// optional YAML file, HEADWATER_* environment variables (ApplyEnv), then
+// command-line flags on top. Every key is listed in docs/config.md.
 package config
 
 import (
@@ -15,7 +16,10 @@ import (
 )
 
 // Config is the whole configuration. Every field has a default; see
-// Default and docs in README.md.
+// Default and docs/config.md (TestDocsListEveryKey keeps it complete).
+// A new key is a leaf field with a yaml tag, of type string, int, int64,
+// uint32 or time.Duration (ApplyEnv sets those), and restart-only unless
+// added to reloadable and applied in server.Server.Reload.
 type Config struct {
 	RTMP   RTMP   `yaml:"rtmp"`
 	HTTP   HTTP   `yaml:"http"`
@@ -135,8 +139,23 @@ func Default() Config {
 	}
 }
 
-// Load reads a YAML file over the defaults. Unknown keys are errors.
+// Load reads a YAML file over the defaults and validates the result.
+// Unknown keys are errors.
 func Load(path string) (Config, error) {
+	cfg, err := Read(path)
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Read reads a YAML file over the defaults without validating, for callers
+// that apply more overrides (ApplyEnv, flags) and Validate at the end.
+// Unknown keys are errors.
+func Read(path string) (Config, error) {
 	cfg := Default()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -145,9 +164,6 @@ func Load(path string) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return cfg, fmt.Errorf("%s: %w", path, err)
-	}
-	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil

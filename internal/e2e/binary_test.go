@@ -134,7 +134,7 @@ func TestFlagsAndExitCodes(t *testing.T) {
 
 	out, err = exec.Command(bin, "-h").CombinedOutput()
 	require.NoError(t, err)
-	for _, f := range []string{"-rtmp-addr", "-http-addr", "-config", "-log-level", "-log-format", "-version", "-pprof-addr"} {
+	for _, f := range []string{"-rtmp-addr", "-http-addr", "-config", "-log-level", "-log-format", "-version", "-pprof-addr", "-print-config"} {
 		require.Contains(t, string(out), f)
 	}
 }

@@ -123,7 +123,7 @@ func (h *handler) media(typ uint8, ts uint32, payload io.Reader) error {
 	}
 	now := time.Now()
 	h.conn.gotMedia(now)
-	if limit := h.srv.cfg.MaxPublishBitrate; limit > 0 && h.pub != nil {
+	if limit := h.srv.maxBitrate.Load(); limit > 0 && h.pub != nil {
 		if bps := h.rate.add(now, n); bps > limit {
 			h.srv.refusedBitrate.Add(1)
 			h.srv.refusalLog(h.log).Warn().Str("limit", LimitPublishBitrate).Int64("bitrate", bps).

@@ -78,7 +78,7 @@ func bytesPayload(n int) *bytes.Reader { return bytes.NewReader(make([]byte, n))
 func TestBitrateLimitDisconnects(t *testing.T) {
 	reg := registry.New(stream.DefaultConfig())
 	h := newTestHandler(t, reg)
-	h.srv.cfg.MaxPublishBitrate = 1_000_000
+	h.srv.SetLimits(h.srv.cfg.MaxConns, 0, 1_000_000)
 	require.NoError(t, connect(t, h, "live"))
 	require.NoError(t, publish(h, "fast"))
 
@@ -169,4 +169,44 @@ func TestMaxConnsPerIPRefusesExtraConnections(t *testing.T) {
 	s.mu.Lock()
 	require.Empty(t, s.perIP, "no per-IP entry outlives its connections")
 	s.mu.Unlock()
+}
+
+// TestSetLimitsAppliesToNextConnections: per-IP turned on while a
+// connection is open does not count it (nor miscount it when it closes);
+// a lowered total refuses the next connection only.
+func TestSetLimitsAppliesToNextConnections(t *testing.T) {
+	s := NewServer(DefaultConfig(), registry.New(stream.DefaultConfig()), zerolog.Nop())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	addr := ln.Addr().String()
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	before := dial()
+	require.True(t, handshakeStarts(t, before))
+	s.SetLimits(1000, 1, 0)
+	during := dial()
+	require.True(t, handshakeStarts(t, during), "the earlier connection is not counted per IP")
+	require.False(t, handshakeStarts(t, dial()), "per IP applies to the next one")
+	require.Equal(t, Refusals{ConnsPerIP: 1}, s.Refusals())
+
+	s.SetLimits(2, 0, 0)
+	require.False(t, handshakeStarts(t, dial()), "two are open: the total applies")
+	require.Equal(t, Refusals{Conns: 1, ConnsPerIP: 1}, s.Refusals())
+	require.NoError(t, before.Close())
+	require.NoError(t, during.Close())
+	require.Eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.conns) == 0 && len(s.perIP) == 0
+	}, 5*time.Second, 10*time.Millisecond, "counted and uncounted connections untrack cleanly")
+
+	require.NoError(t, s.Shutdown(context.Background()))
+	require.ErrorIs(t, <-served, ErrServerClosed)
 }

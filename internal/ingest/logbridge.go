@@ -15,13 +15,23 @@ import (
 func newLogrusBridge(log zerolog.Logger) *logrus.Logger {
 	l := logrus.New()
 	l.Out = io.Discard
-	l.Level = logrus.WarnLevel
-	if log.GetLevel() <= zerolog.DebugLevel {
-		l.Level = logrus.InfoLevel
-	}
+	l.SetLevel(logrusLevel(log))
 	l.AddHook(&logrusHook{log: log.With().Str("component", "go-rtmp").Logger()})
 	return l
 }
+
+// logrusLevel is Info when log passes Debug (its own level and zerolog's
+// global level), else Warn.
+func logrusLevel(log zerolog.Logger) logrus.Level {
+	if max(log.GetLevel(), zerolog.GlobalLevel()) <= zerolog.DebugLevel {
+		return logrus.InfoLevel
+	}
+	return logrus.WarnLevel
+}
+
+// RefreshLogLevel makes go-rtmp's chatter follow a changed
+// zerolog.SetGlobalLevel (on SIGHUP).
+func (s *Server) RefreshLogLevel() { s.rtmpLg.SetLevel(logrusLevel(s.log)) }
 
 type logrusHook struct{ log zerolog.Logger }
 

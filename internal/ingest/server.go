@@ -85,23 +85,44 @@ type Server struct {
 	refusedPerIP   atomic.Uint64
 	refusedBitrate atomic.Uint64
 
-	// mu guards ln, conns, perIP and closing. Leaf lock: nothing is called
+	// maxBitrate is Config.MaxPublishBitrate, replaceable by SetLimits;
+	// each publisher reads it per media message.
+	maxBitrate atomic.Int64
+
+	// mu guards ln, conns, perIP, closing, maxConns and maxPerIP. Leaf lock: nothing is called
 	// under it but net.Conn.Close and net.Listener.Close, which do not block.
 	mu      lockcheck.Mutex
 	ln      net.Listener
-	conns   map[net.Conn]struct{}
-	perIP   map[netip.Addr]int // connections per client IP, when MaxConnsPerIP > 0
+	conns   map[net.Conn]bool  // true: counted in perIP
+	perIP   map[netip.Addr]int // connections per client IP, when maxPerIP > 0
 	closing bool
+	// maxConns and maxPerIP are Config.MaxConns and MaxConnsPerIP,
+	// replaceable by SetLimits.
+	maxConns, maxPerIP int
 }
 
 // NewServer returns a server that publishes into reg.
 func NewServer(cfg Config, reg *registry.Registry, log zerolog.Logger) *Server {
 	log = log.With().Str("component", "rtmp").Logger()
-	return &Server{
+	s := &Server{
 		cfg: cfg, reg: reg, log: log, rtmpLg: newLogrusBridge(log),
 		refSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second},
-		done:       make(chan struct{}), conns: make(map[net.Conn]struct{}), perIP: make(map[netip.Addr]int),
+		done:       make(chan struct{}), conns: make(map[net.Conn]bool), perIP: make(map[netip.Addr]int),
+		maxConns: cfg.MaxConns, maxPerIP: cfg.MaxConnsPerIP,
 	}
+	s.maxBitrate.Store(cfg.MaxPublishBitrate)
+	return s
+}
+
+// SetLimits replaces MaxConns, MaxConnsPerIP and MaxPublishBitrate (on
+// SIGHUP). Connections already accepted stay even if now over a lowered
+// limit; a publisher over a new bitrate limit is disconnected once its
+// 5 s average exceeds it.
+func (s *Server) SetLimits(maxConns, maxConnsPerIP int, maxPublishBitrate int64) {
+	s.maxBitrate.Store(maxPublishBitrate)
+	s.mu.Lock()
+	s.maxConns, s.maxPerIP = maxConns, maxConnsPerIP
+	s.mu.Unlock()
 }
 
 // Refusals counts what the RTMP side refused for a limit since NewServer.
@@ -153,17 +174,17 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		ip := remoteIP(c.RemoteAddr())
-		refused := s.track(c, ip)
+		refused, bound := s.track(c, ip)
 		if refused != refusedNone {
 			// RTMP has no way to say why before connect: count, close, then
 			// log (sampled), all after track has unlocked.
-			limit, bound := LimitConns, s.cfg.MaxConns
+			limit := LimitConns
 			switch refused {
 			case refusedConns:
 				s.refusedConns.Add(1)
 			case refusedPerIP:
 				s.refusedPerIP.Add(1)
-				limit, bound = LimitConnsPerIP, s.cfg.MaxConnsPerIP
+				limit = LimitConnsPerIP
 			}
 			_ = c.Close()
 			if refused != refusedClosing {
@@ -200,31 +221,34 @@ const (
 	refusedPerIP
 )
 
-// track registers c (from ip), or says why it is refused.
-func (s *Server) track(c net.Conn, ip netip.Addr) refusal {
+// track registers c (from ip), or says why it is refused and the bound
+// it hit.
+func (s *Server) track(c net.Conn, ip netip.Addr) (refusal, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return refusedClosing
+		return refusedClosing, 0
 	}
-	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
-		return refusedConns
+	if s.maxConns > 0 && len(s.conns) >= s.maxConns {
+		return refusedConns, s.maxConns
 	}
-	if s.cfg.MaxConnsPerIP > 0 {
-		if s.perIP[ip] >= s.cfg.MaxConnsPerIP {
-			return refusedPerIP
+	counted := s.maxPerIP > 0
+	if counted {
+		if s.perIP[ip] >= s.maxPerIP {
+			return refusedPerIP, s.maxPerIP
 		}
 		s.perIP[ip]++
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = counted
 	s.wg.Add(1)
-	return refusedNone
+	return refusedNone, 0
 }
 
 func (s *Server) untrack(c net.Conn, ip netip.Addr) {
 	s.mu.Lock()
+	counted := s.conns[c]
 	delete(s.conns, c)
-	if s.cfg.MaxConnsPerIP > 0 {
+	if counted {
 		if s.perIP[ip]--; s.perIP[ip] <= 0 {
 			delete(s.perIP, ip)
 		}

@@ -165,3 +165,32 @@ func TestNoLimitsByDefault(t *testing.T) {
 	}
 	requireEmpty(t, r)
 }
+
+// TestSetLimits: lowered limits refuse what comes next and keep what is
+// admitted; raised limits admit again.
+func TestSetLimits(t *testing.T) {
+	r := newTestRegistry()
+	k := Key{App: "live", Name: "a"}
+	pub, err := r.Publish(k, PublisherInfo{}, nil)
+	require.NoError(t, err)
+	p1, err := r.Play(k, "")
+	require.NoError(t, err)
+	p2, err := r.Play(k, "")
+	require.NoError(t, err)
+
+	r.SetLimits(Limits{MaxStreams: 1, MaxPlayersPerStream: 1})
+	_, err = r.Play(k, "")
+	require.ErrorIs(t, err, ErrTooManyPlayers)
+	_, err = r.Publish(Key{App: "live", Name: "b"}, PublisherInfo{}, nil)
+	require.ErrorIs(t, err, ErrTooManyStreams)
+	require.Equal(t, 2, r.Stats().Players, "players over the new limit stay")
+	require.Equal(t, Refusals{Streams: 1, PlayersPerStream: 1}, r.Refusals())
+
+	r.SetLimits(Limits{})
+	p3, err := r.Play(k, "")
+	require.NoError(t, err)
+	for _, h := range []interface{ Release() }{p1, p2, p3, pub} {
+		h.Release()
+	}
+	requireEmpty(t, r)
+}

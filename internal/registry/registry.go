@@ -61,6 +61,15 @@ type Option func(*Registry)
 // WithLimits makes Publish and Play refuse beyond l.
 func WithLimits(l Limits) Option { return func(r *Registry) { r.limits = l } }
 
+// SetLimits replaces the limits (on SIGHUP). Streams and players already
+// admitted stay, even if they are now over a lowered limit; later Publish
+// and Play calls are checked against l.
+func (r *Registry) SetLimits(l Limits) {
+	r.mu.Lock()
+	r.limits = l
+	r.mu.Unlock()
+}
+
 // WithObserver reports session durations to o.
 func WithObserver(o Observer) Option { return func(r *Registry) { r.observer = o } }
 
@@ -81,17 +90,17 @@ type PublisherInfo struct {
 // New.
 type Registry struct {
 	cfg      stream.Config
-	limits   Limits   // set in New, read-only after
 	observer Observer // set in New, read-only after; may be nil
 	nextID   atomic.Uint64
 
 	refusedStreams atomic.Uint64
 	refusedPlayers atomic.Uint64
 
-	// mu guards live, byID, alive and every entry's refs, publisher and
+	// mu guards limits, live, byID, alive and every entry's refs, publisher and
 	// players. It is a leaf lock: nothing else is locked while it is held,
 	// and no stream method, callback or I/O runs under it.
 	mu      lockcheck.Mutex
+	limits  Limits // set in New and by SetLimits
 	live    map[Key]*entry
 	byID    map[uint64]*Player // every player handle held, on live and ended streams
 	alive   int                // entries whose stream has not been freed

@@ -58,8 +58,10 @@ func response503(reason string) string {
 // refusers are busy the connection is closed at once.
 type limitListener struct {
 	net.Listener
-	max   int64
-	perIP int
+	// max and perIP are the limits, replaceable by setLimits (SIGHUP);
+	// each Accept reads them once.
+	max   atomic.Int64
+	perIP atomic.Int64
 	log   zerolog.Logger // sampled
 
 	active       atomic.Int64
@@ -69,7 +71,8 @@ type limitListener struct {
 	refusers chan struct{}  // one token per refuser goroutine running
 	wg       sync.WaitGroup // refuser goroutines; Add only in Accept
 
-	// mu guards ips. Leaf lock, taken only when perIP > 0, only to update
+	// mu guards ips. Leaf lock, taken only for connections counted per IP
+	// (accepted while perIP > 0), only to update
 	// the map: no I/O or call under it.
 	mu  lockcheck.Mutex
 	ips map[netip.Addr]int
@@ -78,12 +81,22 @@ type limitListener struct {
 // newLimitListener wraps ln with the HTTP connection limits; perIP <= 0 is
 // off. log gets one (sampled) warning per refusal.
 func newLimitListener(ln net.Listener, maxConns, perIP int, log zerolog.Logger) *limitListener {
-	return &limitListener{
-		Listener: ln, max: int64(maxConns), perIP: perIP,
+	l := &limitListener{
+		Listener: ln,
 		log:      log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second}),
 		refusers: make(chan struct{}, maxRefusers),
 		ips:      make(map[netip.Addr]int),
 	}
+	l.setLimits(maxConns, perIP)
+	return l
+}
+
+// setLimits replaces the limits. Connections already accepted stay, even
+// over a lowered limit; one accepted while perIP was off is not counted per
+// IP until it closes.
+func (l *limitListener) setLimits(maxConns, perIP int) {
+	l.max.Store(int64(maxConns))
+	l.perIP.Store(int64(perIP))
 }
 
 // Accept returns the next connection within the limits.
@@ -93,41 +106,41 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.active.Add(1) > l.max {
+		if m := l.max.Load(); l.active.Add(1) > m {
 			l.active.Add(-1)
 			l.refusedConns.Add(1)
-			l.refuse(c, limitHTTPConns, int(l.max), refusedConnsResponse)
+			l.refuse(c, limitHTTPConns, int(m), refusedConnsResponse)
 			continue
 		}
 		ip := remoteIP(c.RemoteAddr())
-		if !l.acquireIP(ip) {
+		perIP := int(l.perIP.Load())
+		if !l.acquireIP(ip, perIP) {
 			l.active.Add(-1)
 			l.refusedPerIP.Add(1)
-			l.refuse(c, limitHTTPConnsPerIP, l.perIP, refusedPerIPResponse)
+			l.refuse(c, limitHTTPConnsPerIP, perIP, refusedPerIPResponse)
 			continue
 		}
-		return &limitConn{Conn: c, l: l, ip: ip}, nil
+		return &limitConn{Conn: c, l: l, ip: ip, counted: perIP > 0}, nil
 	}
 }
 
-// acquireIP counts one more connection from ip, or reports false at perIP.
-func (l *limitListener) acquireIP(ip netip.Addr) bool {
-	if l.perIP <= 0 {
+// acquireIP counts one more connection from ip, or reports false at
+// perIP; perIP <= 0 is off (nothing counted).
+func (l *limitListener) acquireIP(ip netip.Addr, perIP int) bool {
+	if perIP <= 0 {
 		return true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.ips[ip] >= l.perIP {
+	if l.ips[ip] >= perIP {
 		return false
 	}
 	l.ips[ip]++
 	return true
 }
 
+// releaseIP gives back a connection counted by acquireIP.
 func (l *limitListener) releaseIP(ip netip.Addr) {
-	if l.perIP <= 0 {
-		return
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ips[ip]--; l.ips[ip] <= 0 {
@@ -200,9 +213,11 @@ func remoteIP(addr net.Addr) netip.Addr {
 // limitConn gives its slots back on the first Close.
 type limitConn struct {
 	net.Conn
-	l    *limitListener
-	ip   netip.Addr
-	once sync.Once
+	l  *limitListener
+	ip netip.Addr
+	// counted: acquireIP counted it (perIP was on at accept).
+	counted bool
+	once    sync.Once
 }
 
 // Passthrough returns the wrapped connection: limitConn passes bytes
@@ -214,7 +229,9 @@ func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.l.active.Add(-1)
-		c.l.releaseIP(c.ip)
+		if c.counted {
+			c.l.releaseIP(c.ip)
+		}
 	})
 	return err
 }

@@ -181,3 +181,32 @@ func isReset(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && !op.Timeout()
 }
+
+// TestHTTPSetLimits: limits replaced while connections are open apply to
+// the next accept; a connection accepted while per-IP was off is not
+// counted, so turning it on and off leaves no stray per-IP entry.
+func TestHTTPSetLimits(t *testing.T) {
+	addr, l := serveLimited(t, 100, 0)
+	before := dialFrom(t, "127.0.0.1", addr)
+	resp, _ := get(t, before)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	l.setLimits(100, 1)
+	during := dialFrom(t, "127.0.0.1", addr)
+	resp, _ = get(t, during)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the earlier connection is not counted per IP")
+	require503(t, dialFrom(t, "127.0.0.1", addr), "too many connections from your address, retry later")
+
+	l.setLimits(2, 0)
+	require503(t, dialFrom(t, "127.0.0.2", addr), "too many connections, retry later")
+	require.NoError(t, before.Close())
+	require.NoError(t, during.Close())
+	require.Eventually(t, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.ips) == 0 && l.active.Load() == 0
+	}, 5*time.Second, 5*time.Millisecond, "counted and uncounted connections release cleanly")
+	again := dialFrom(t, "127.0.0.1", addr)
+	resp, _ = get(t, again)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}

@@ -40,6 +40,7 @@ type Server struct {
 	baseCancel context.CancelFunc
 
 	flv *httpflv.Handler
+	api *api.API
 
 	rtmpLn net.Listener
 	httpLn *limitListener
@@ -120,15 +121,9 @@ func (s *Server) Start() error {
 		Registry: s.reg, Totals: s.totals,
 		Metrics: api.NewMetrics(s.reg, s.totals, refused, api.NewLimitRefusals(refusalCounts), s.hist),
 		Token:   s.cfg.API.Token,
-		Server: api.ServerInfo{Version: s.version, Started: time.Now(), Refusals: refusalCounts, Limits: api.Limits{
-			MaxStreams:          s.cfg.Limits.MaxStreams,
-			MaxPlayersPerStream: s.cfg.Limits.MaxPlayersPerStream,
-			MaxConnsPerIP:       s.cfg.Limits.MaxConnsPerIP,
-			MaxPublishBitrate:   s.cfg.Limits.MaxPublishBitrate,
-			RTMPMaxConns:        s.cfg.RTMP.MaxConns,
-			HTTPMaxConns:        s.cfg.HTTP.MaxConns,
-		}},
+		Server:  api.ServerInfo{Version: s.version, Started: time.Now(), Refusals: refusalCounts, Limits: apiLimits(s.cfg)},
 	}
+	s.api = a
 	s.flv = &httpflv.Handler{
 		Registry: s.reg,
 		Config: httpflv.Config{
@@ -172,6 +167,35 @@ func (s *Server) Start() error {
 	}()
 	s.log.Info().Str("rtmp", rl.Addr().String()).Str("http", hl.Addr().String()).Msg("headwater listening")
 	return nil
+}
+
+func apiLimits(c config.Config) api.Limits {
+	return api.Limits{
+		MaxStreams:          c.Limits.MaxStreams,
+		MaxPlayersPerStream: c.Limits.MaxPlayersPerStream,
+		MaxConnsPerIP:       c.Limits.MaxConnsPerIP,
+		MaxPublishBitrate:   c.Limits.MaxPublishBitrate,
+		RTMPMaxConns:        c.RTMP.MaxConns,
+		HTTPMaxConns:        c.HTTP.MaxConns,
+	}
+}
+
+// Reload applies the reloadable keys of cfg (see config.Reloadable) to the
+// running server (after Start): the limits, the API token and go-rtmp's
+// log level (the caller sets zerolog's global level first). Nothing already
+// admitted is dropped: streams, players and connections over a lowered
+// limit stay, later ones are checked against the new limits. Other keys
+// of cfg are ignored. Call it from one goroutine at a time.
+func (s *Server) Reload(cfg config.Config) {
+	s.reg.SetLimits(registry.Limits{
+		MaxStreams:          cfg.Limits.MaxStreams,
+		MaxPlayersPerStream: cfg.Limits.MaxPlayersPerStream,
+	})
+	s.rtmp.SetLimits(cfg.RTMP.MaxConns, cfg.Limits.MaxConnsPerIP, cfg.Limits.MaxPublishBitrate)
+	s.httpLn.setLimits(cfg.HTTP.MaxConns, cfg.Limits.MaxConnsPerIP)
+	s.api.SetToken(cfg.API.Token)
+	s.api.SetLimits(apiLimits(cfg)) // every field is reloadable
+	s.rtmp.RefreshLogLevel()
 }
 
 // RTMPAddr returns the RTMP listener's address (after Start).
