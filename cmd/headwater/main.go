@@ -57,21 +57,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Warn().Str("addr", opts.pprofAddr).Msg("pprof listening: profiling data and goroutine stacks are open to whoever reaches it")
 		defer prof.Close()
 	}
+	// Signals are subscribed before the server starts, so an early SIGHUP
+	// cannot take the runtime's default action (exit). SIGHUP has its own
+	// channel: SIGHUPs arriving during a reload merge into one, and a
+	// SIGTERM is never dropped behind them.
+	hup := make(chan os.Signal, 1)
+	term := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(term, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(term)
 	srv := server.New(cfg, log, server.WithVersion(version))
 	if err := srv.Start(); err != nil {
+		signal.Stop(hup)
 		log.Error().Err(err).Msg("cannot start")
 		return 1
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	var sig os.Signal
-	for sig = range sigs {
-		if sig != syscall.SIGHUP {
-			break
+	for sig == nil {
+		select {
+		case sig = <-term:
+		case <-hup:
+			cfg = reload(cfg, opts.load, srv, log)
 		}
-		cfg = reload(cfg, opts.load, srv, log)
 	}
-	signal.Stop(sigs)
+	// A SIGHUP during the drain (logrotate, say) must not kill the process.
+	signal.Stop(hup)
+	signal.Ignore(syscall.SIGHUP)
 	log.Info().Str("signal", sig.String()).Msg("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), 4500*time.Millisecond)
 	defer cancel()

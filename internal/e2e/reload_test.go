@@ -153,3 +153,50 @@ func TestSIGHUPReloadsLimitsWithoutDroppingStreams(t *testing.T) {
 	n = <-first.tags
 	first.waitTags(t, n+25, 20*time.Second)
 }
+
+// TestSIGHUPDuringShutdownDoesNotKill: a SIGHUP while players drain (say
+// from logrotate) must neither kill the process nor stop the shutdown, and
+// a SIGTERM right behind a burst of SIGHUPs must not be lost.
+func TestSIGHUPDuringShutdownDoesNotKill(t *testing.T) {
+	needFFmpeg(t)
+	bin := headwaterBin(t)
+	rtmpAddr, httpAddr := freePort(t), freePort(t)
+	out := newLogLines()
+	cmd := exec.Command(bin, "-rtmp-addr", rtmpAddr, "-http-addr", httpAddr, "-log-format", "json")
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	out.waitLine(t, 20*time.Second, "headwater listening")
+
+	pub := ffmpegPublish(t, "rtmp://"+rtmpAddr+"/live/drain", "320x240")
+	defer pub.kill()
+	url := "http://" + httpAddr + "/live/drain.flv"
+	require.Eventually(t, func() bool {
+		resp, err := httpClient.Head(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 20*time.Second, 20*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pl := play(ctx, url)
+	pl.waitKey(t, 20*time.Second)
+
+	for i := 0; i < 3; i++ {
+		require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	out.waitLine(t, 10*time.Second, "shutting down")
+	_ = cmd.Process.Signal(syscall.SIGHUP) // during the drain; the process may already be gone
+	select {
+	case err := <-done:
+		require.NoError(t, err, "exit code 0 despite a SIGHUP during shutdown; log:\n%s", out)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still running 10 s after SIGTERM; log:\n%s", out)
+	}
+	pl.result(t, 5*time.Second)
+}
