@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/headwater-media/headwater/internal/flv"
 )
 
@@ -34,14 +32,7 @@ func benchPlayers(b *testing.B, n int) {
 	p := startBinary(b)
 	pub := ffmpegPublish(b, "rtmp://"+p.rtmp+"/live/bench", "640x360")
 	defer pub.kill()
-	require.Eventually(b, func() bool {
-		resp, err := httpClient.Head("http://" + p.httpAd + "/live/bench.flv")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 20*time.Second, 20*time.Millisecond)
+	waitLive(b, "http://"+p.httpAd+"/live/bench.flv")
 	time.Sleep(2 * time.Second) // let the GOP cache fill: measure steady-state joins
 	base := rssKiB(b, p.cmd.Process.Pid)
 

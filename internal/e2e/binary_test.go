@@ -167,14 +167,7 @@ func TestSIGTERMEndsPlayersAndExitsZero(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var players []*player
-	require.Eventually(t, func() bool {
-		resp, err := httpClient.Head("http://" + p.httpAd + "/live/term.flv")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 20*time.Second, 20*time.Millisecond)
+	waitLive(t, "http://"+p.httpAd+"/live/term.flv")
 	for i := 0; i < 3; i++ {
 		players = append(players, play(ctx, "http://"+p.httpAd+"/live/term.flv"))
 	}

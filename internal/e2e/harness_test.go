@@ -177,6 +177,20 @@ type player struct {
 
 var httpClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 
+// waitLive waits until a HEAD of the HTTP-FLV url answers 200: the stream
+// is published (by a separate process, so there is no event to wait for).
+func waitLive(t testing.TB, url string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		resp, err := httpClient.Head(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 20*time.Second, 20*time.Millisecond, "%s did not go live", url)
+}
+
 func play(ctx context.Context, url string) *player {
 	p := &player{done: make(chan struct{}), gotKey: make(chan struct{}), tags: make(chan int, 1)}
 	go func() {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,14 +106,7 @@ func TestSIGHUPReloadsLimitsWithoutDroppingStreams(t *testing.T) {
 
 	pub := ffmpegPublish(t, "rtmp://"+rtmpAddr+"/live/hup", "320x240")
 	url := "http://" + httpAddr + "/live/hup.flv"
-	require.Eventually(t, func() bool {
-		resp, err := httpClient.Head(url)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 20*time.Second, 20*time.Millisecond)
+	waitLive(t, url)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	first := play(ctx, url)
@@ -173,14 +165,7 @@ func TestSIGHUPDuringShutdownDoesNotKill(t *testing.T) {
 	pub := ffmpegPublish(t, "rtmp://"+rtmpAddr+"/live/drain", "320x240")
 	defer pub.kill()
 	url := "http://" + httpAddr + "/live/drain.flv"
-	require.Eventually(t, func() bool {
-		resp, err := httpClient.Head(url)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 20*time.Second, 20*time.Millisecond)
+	waitLive(t, url)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pl := play(ctx, url)
