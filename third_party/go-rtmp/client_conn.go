@@ -46,6 +46,7 @@ func newClientConnWithSetup(c net.Conn, config *ConnConfig) (*ClientConn, error)
 	cc := &ClientConn{
 		conn: conn,
 	}
+	conn.clientDone = make(chan struct{})
 	go cc.startHandleMessageLoop()
 
 	return cc, nil
@@ -131,6 +132,7 @@ func (cc *ClientConn) DeleteStream(body *message.NetStreamDeleteStream) error {
 }
 
 func (cc *ClientConn) startHandleMessageLoop() {
+	defer close(cc.conn.clientDone)
 	if err := cc.conn.handleMessageLoop(); err != nil {
 		cc.setLastError(err)
 	}

@@ -22,6 +22,11 @@ import (
 )
 
 type Conn struct {
+	// clientDone is closed when a client connection's message loop has
+	// ended; nil on server connections. Client calls waiting for a reply
+	// give up then instead of waiting forever. (headwater patch 10)
+	clientDone chan struct{}
+
 	rwc      io.ReadWriteCloser
 	bufr     *bufio.Reader
 	bufw     *bufio.Writer

@@ -90,6 +90,8 @@ func (s *Stream) Connect(
 	select {
 	case <-timeoutCtx.Done():
 		return nil, timeoutCtx.Err()
+	case <-s.conn.clientDone: // headwater patch 10
+		return nil, errors.New("connection closed before the reply")
 	case <-t.doneCh:
 		amfDec := message.NewAMFDecoder(t.body, t.encoding)
 
@@ -171,6 +173,8 @@ func (s *Stream) CreateStream(body *message.NetConnectionCreateStream, chunkSize
 	select {
 	case <-timeoutCtx.Done():
 		return nil, timeoutCtx.Err()
+	case <-s.conn.clientDone: // headwater patch 10
+		return nil, errors.New("connection closed before the reply")
 	case <-t.doneCh:
 		amfDec := message.NewAMFDecoder(t.body, t.encoding)
 
