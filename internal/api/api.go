@@ -170,11 +170,15 @@ func NewMetrics(reg *registry.Registry, totals *stream.Totals, extra ...promethe
 		counter("headwater_bytes_in_total", "Media bytes received from publishers.", totals.BytesIn.Load),
 		counter("headwater_bytes_out_total", "Bytes written to players.", totals.BytesOut.Load),
 		counter("headwater_dropped_frames_total", "Frames dropped for slow players.", totals.FramesDropped.Load),
+		counter(TimestampRepairsMetric, "Frames whose timestamps were repaired: a step back, a jump beyond stream.max_ts_jump, a wrap.", totals.TimestampRepairs.Load),
 		NewStreamCollector(reg),
 	)
 	m.MustRegister(extra...)
 	return m
 }
+
+// TimestampRepairsMetric counts repaired frame timestamps server-wide.
+const TimestampRepairsMetric = "headwater_timestamp_repairs_total"
 
 // LimitRefusalsMetric is the counter of refusals for a configured limit,
 // labelled limit="..." (http_conns, streams, ...).
@@ -184,10 +188,16 @@ const LimitRefusalsMetric = "headwater_limit_refusals_total"
 // series per key of counts, read at scrape time (the counters themselves
 // are atomics where the limits are enforced).
 func NewLimitRefusals(counts map[string]func() uint64) prometheus.Collector {
+	return NewLabelledCounter(LimitRefusalsMetric,
+		"Connections, publishers and players refused (or, for publish_bitrate, disconnected) because a configured limit was reached.",
+		"limit", counts)
+}
+
+// NewLabelledCounter returns a counter collector with one series per key
+// of counts, the key as the value of label, read at scrape time.
+func NewLabelledCounter(name, help, label string, counts map[string]func() uint64) prometheus.Collector {
 	c := &limitRefusals{
-		desc: prometheus.NewDesc(LimitRefusalsMetric,
-			"Connections, publishers and players refused (or, for publish_bitrate, disconnected) because a configured limit was reached.",
-			[]string{"limit"}, nil),
+		desc:   prometheus.NewDesc(name, help, []string{label}, nil),
 		counts: counts,
 	}
 	for l := range counts {
@@ -197,7 +207,7 @@ func NewLimitRefusals(counts map[string]func() uint64) prometheus.Collector {
 	return c
 }
 
-// limitRefusals is the collector behind NewLimitRefusals; immutable.
+// limitRefusals is the collector behind NewLabelledCounter; immutable.
 type limitRefusals struct {
 	desc   *prometheus.Desc
 	limits []string

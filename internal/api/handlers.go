@@ -65,6 +65,9 @@ type streamJSON struct {
 	BytesOut  uint64     `json:"bytes_out"`
 	Video     *videoJSON `json:"video"`
 	Audio     *audioJSON `json:"audio"`
+	// TimestampRepairs counts frames whose timestamps were repaired
+	// (steps back, jumps beyond stream.max_ts_jump, wraps).
+	TimestampRepairs uint64 `json:"timestamp_repairs"`
 }
 
 func newStreamJSON(s registry.StreamInfo, now time.Time) streamJSON {
@@ -75,7 +78,7 @@ func newStreamJSON(s registry.StreamInfo, now time.Time) streamJSON {
 		Publisher: publisherJSON{ID: s.ID, Remote: s.Publisher.Remote, Encoder: s.Publisher.Encoder,
 			FlashVer: s.Publisher.Encoder, StartedAt: s.Started},
 		State: "starting", StartedAt: s.Started,
-		BitrateIn: s.Media.BitrateIn, BytesOut: s.BytesOut,
+		BitrateIn: s.Media.BitrateIn, BytesOut: s.BytesOut, TimestampRepairs: s.TimestampRepairs,
 	}
 	if s.Media.Ready {
 		out.State = "live"

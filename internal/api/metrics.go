@@ -15,6 +15,7 @@ const (
 	StreamBytesInMetric   = "headwater_stream_bytes_in_total"
 	StreamBytesOutMetric  = "headwater_stream_bytes_out_total"
 	StreamDroppedMetric   = "headwater_stream_dropped_frames_total"
+	StreamRepairsMetric   = "headwater_stream_timestamp_repairs_total"
 	TTFFMetric            = "headwater_player_time_to_first_frame_seconds"
 	PublishDurationMetric = "headwater_publisher_session_duration_seconds"
 )
@@ -22,10 +23,10 @@ const (
 // streamCollector exports one series per live stream and metric, read
 // from the registry at scrape time. Nothing is kept between scrapes: a
 // stream's series disappear with it, so the cardinality is the number of
-// live streams (at most limits.max_streams) times five. Immutable.
+// live streams (at most limits.max_streams) times six. Immutable.
 type streamCollector struct {
-	reg                                        *registry.Registry
-	players, bitrate, bytesIn, bytesOut, drops *prometheus.Desc
+	reg                                                 *registry.Registry
+	players, bitrate, bytesIn, bytesOut, drops, repairs *prometheus.Desc
 }
 
 // NewStreamCollector returns the per-stream collector over reg.
@@ -38,6 +39,7 @@ func NewStreamCollector(reg *registry.Registry) prometheus.Collector {
 		bytesIn:  prometheus.NewDesc(StreamBytesInMetric, "Media bytes received from a live stream's publisher (resets when it publishes again).", labels, nil),
 		bytesOut: prometheus.NewDesc(StreamBytesOutMetric, "Bytes written to a live stream's players (resets when it publishes again).", labels, nil),
 		drops:    prometheus.NewDesc(StreamDroppedMetric, "Frames dropped for a live stream's slow players (resets when it publishes again).", labels, nil),
+		repairs:  prometheus.NewDesc(StreamRepairsMetric, "Frames of a live stream whose timestamps were repaired (resets when it publishes again).", labels, nil),
 	}
 }
 
@@ -47,6 +49,7 @@ func (c *streamCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.bytesIn
 	ch <- c.bytesOut
 	ch <- c.drops
+	ch <- c.repairs
 }
 
 func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
@@ -57,6 +60,7 @@ func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.bytesIn, prometheus.CounterValue, float64(s.BytesIn), app, name)
 		ch <- prometheus.MustNewConstMetric(c.bytesOut, prometheus.CounterValue, float64(s.BytesOut), app, name)
 		ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Dropped), app, name)
+		ch <- prometheus.MustNewConstMetric(c.repairs, prometheus.CounterValue, float64(s.TimestampRepairs), app, name)
 	}
 }
 

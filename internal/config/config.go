@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/headwater-media/headwater/internal/stream"
 )
 
 // Config is the whole configuration. Every field has a default; see
@@ -68,6 +70,9 @@ type Stream struct {
 	GOPCacheBytes int           `yaml:"gop_cache_bytes"`
 	QueueBytes    int           `yaml:"queue_bytes"`
 	QueueDuration time.Duration `yaml:"queue_duration"`
+	// MaxTSJump is the largest forward step of a track's timestamps taken
+	// as is; a larger one, or a step back, is repaired.
+	MaxTSJump time.Duration `yaml:"max_ts_jump"`
 }
 
 // Limits caps what clients may use. A refusal is an HTTP 503 with
@@ -133,6 +138,7 @@ func Default() Config {
 			GOPCacheBytes: 16 << 20,
 			QueueBytes:    24 << 20,
 			QueueDuration: 10 * time.Second,
+			MaxTSJump:     stream.DefaultMaxTSJump,
 		},
 		Limits: Limits{MaxStreams: 10000},
 		Log:    Log{Level: "info", Format: "console"},
@@ -183,6 +189,9 @@ func (c Config) Validate() error {
 	positive("rtmp.write_timeout", c.RTMP.WriteTimeout)
 	positive("http.write_timeout", c.HTTP.WriteTimeout)
 	positive("stream.queue_duration", c.Stream.QueueDuration)
+	if c.Stream.MaxTSJump < 10*time.Millisecond || c.Stream.MaxTSJump > time.Hour {
+		errs = append(errs, fmt.Errorf("stream.max_ts_jump: must be in [10ms, 1h], got %v", c.Stream.MaxTSJump))
+	}
 	if c.RTMP.Addr == "" {
 		errs = append(errs, errors.New("rtmp.addr: must not be empty"))
 	}

@@ -275,7 +275,9 @@ type StreamInfo struct {
 	BytesIn   uint64
 	BytesOut  uint64 // written to its players, those gone included
 	Dropped   uint64
-	Media     stream.MediaInfo
+	// TimestampRepairs counts the frames whose timestamps were repaired.
+	TimestampRepairs uint64
+	Media            stream.MediaInfo
 }
 
 // Streams returns the live streams sorted by key.
@@ -315,7 +317,7 @@ func (r *Registry) Stream(key Key) (StreamInfo, error) {
 // fields, atomics and the stream's own (Stream.mu).
 func (e *entry) fill(info *StreamInfo) {
 	info.ID, info.Started, info.Publisher = e.id, e.started, e.pub
-	info.BytesIn, info.Dropped = e.s.BytesIn(), e.s.FramesDropped()
+	info.BytesIn, info.Dropped, info.TimestampRepairs = e.s.BytesIn(), e.s.FramesDropped(), e.s.TimestampRepairs()
 	info.BytesOut = e.bytesOut.Load()
 	info.Media = e.s.Info()
 }

@@ -61,6 +61,7 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 		GOPCacheBytes: cfg.Stream.GOPCacheBytes,
 		QueueBytes:    cfg.Stream.QueueBytes,
 		QueueDuration: cfg.Stream.QueueDuration,
+		MaxTSJump:     cfg.Stream.MaxTSJump,
 		Totals:        totals,
 	}, registry.WithLimits(registry.Limits{
 		MaxStreams:          cfg.Limits.MaxStreams,

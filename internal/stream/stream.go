@@ -39,8 +39,13 @@ type Config struct {
 	GOPCacheBytes int
 	// QueueBytes caps the bytes queued for one subscriber.
 	QueueBytes int
-	// QueueDuration caps the media duration queued for one subscriber.
+	// QueueDuration caps how long the oldest media tag queued for one
+	// subscriber may wait, in wall-clock time since it arrived.
 	QueueDuration time.Duration
+	// MaxTSJump is the largest forward step of a track's timestamps taken
+	// as is; a larger one, or any step back, is repaired (clock.go).
+	// 0 is DefaultMaxTSJump.
+	MaxTSJump time.Duration
 	// Totals, if set, receives server-wide byte and drop counts.
 	Totals *Totals
 }
@@ -51,19 +56,25 @@ func DefaultConfig() Config {
 		GOPCacheBytes: 16 << 20,
 		QueueBytes:    24 << 20,
 		QueueDuration: 10 * time.Second,
+		MaxTSJump:     DefaultMaxTSJump,
 	}
 }
 
 // Totals are server-wide counters, updated with atomics on the hot path.
 type Totals struct {
-	BytesIn       atomic.Uint64
-	BytesOut      atomic.Uint64
-	FramesDropped atomic.Uint64
+	BytesIn          atomic.Uint64
+	BytesOut         atomic.Uint64
+	FramesDropped    atomic.Uint64
+	TimestampRepairs atomic.Uint64
 }
 
 // readyFallbackTags is how many media tags make a stream ready even when its
 // metadata announced a track that never sent anything.
 const readyFallbackTags = 64
+
+// metaTrustTags is how many media tags a track announced in onMetaData may
+// be missing for before players stop being told it exists.
+const metaTrustTags = 512
 
 const (
 	trackAudio = 0
@@ -83,10 +94,9 @@ type Stream struct {
 	audioSeq  *Tag
 	gop       []*Tag // from the last video keyframe; nil when not cacheable
 	gopBytes  int
-	metaVideo bool // onMetaData announced a video track
-	metaAudio bool // onMetaData announced an audio track
-	seen      [2]bool
-	lastTS    [2]uint32
+	metaVideo bool          // onMetaData announced a video track
+	metaAudio bool          // onMetaData announced an audio track
+	clock     [2]trackClock // per-track timestamp repair (clock.go)
 	mediaTags int
 	ready     bool // tracks are known: subscribers may start
 	subs      map[*Subscriber]struct{}
@@ -95,14 +105,24 @@ type Stream struct {
 	freed     bool
 	media     mediaState // codecs, sizes and rates, for Info (info.go)
 
+	epoch   time.Time        // Tag.arrival counts from here
+	now     func() time.Time // time.Now; tests replace it
+	maxJump int64            // Config.MaxTSJump in ms
+
 	// out
 	bytesIn       atomic.Uint64
 	framesDropped atomic.Uint64
+	frames        atomic.Uint64
+	repairs       atomic.Uint64
 }
 
 // New returns an empty live stream.
 func New(cfg Config) *Stream {
-	return &Stream{cfg: cfg, subs: make(map[*Subscriber]struct{})}
+	if cfg.MaxTSJump <= 0 {
+		cfg.MaxTSJump = DefaultMaxTSJump
+	}
+	return &Stream{cfg: cfg, subs: make(map[*Subscriber]struct{}), epoch: time.Now(), now: time.Now,
+		maxJump: max(cfg.MaxTSJump.Milliseconds(), 1)}
 }
 
 // BytesIn returns the bytes of media accepted so far.
@@ -111,6 +131,14 @@ func (s *Stream) BytesIn() uint64 { return s.bytesIn.Load() }
 // FramesDropped returns the frames dropped for slow subscribers so far.
 func (s *Stream) FramesDropped() uint64 { return s.framesDropped.Load() }
 
+// Frames returns the coded audio and video frames accepted so far:
+// sequence headers, metadata and malformed tags do not count.
+func (s *Stream) Frames() uint64 { return s.frames.Load() }
+
+// TimestampRepairs returns how many frames' timestamps were repaired (a
+// step back, a jump beyond Config.MaxTSJump, a wrap) so far.
+func (s *Stream) TimestampRepairs() uint64 { return s.repairs.Load() }
+
 // Tracks reports which tracks the stream carries so far.
 func (s *Stream) Tracks() (audio, video bool) {
 	s.mu.Lock()
@@ -118,8 +146,8 @@ func (s *Stream) Tracks() (audio, video bool) {
 	return s.hasAudioLocked(), s.hasVideoLocked()
 }
 
-func (s *Stream) hasAudioLocked() bool { return s.audioSeq != nil || s.seen[trackAudio] }
-func (s *Stream) hasVideoLocked() bool { return s.videoSeq != nil || s.seen[trackVideo] }
+func (s *Stream) hasAudioLocked() bool { return s.audioSeq != nil || s.clock[trackAudio].started }
+func (s *Stream) hasVideoLocked() bool { return s.videoSeq != nil || s.clock[trackVideo].started }
 
 // Write accepts one RTMP message as a complete FLV tag buffer: data must be
 // flv.TagSize(n) bytes long with the n-byte payload already in place at
@@ -165,23 +193,18 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 	if s.ended {
 		return ErrEnded
 	}
-	if track >= 0 {
-		// Timestamps never go backwards within a track.
-		if s.seen[track] && timestamp < s.lastTS[track] {
-			timestamp = s.lastTS[track]
-		}
-		s.lastTS[track] = timestamp
-		s.seen[track] = true
-	}
+	timestamp = s.timestampLocked(track, header, timestamp)
+	now := s.now()
 	tag := s.newTagLocked(header)
-	*tag = Tag{Type: typ, Timestamp: timestamp, Keyframe: keyframe, Header: header, Data: data}
+	*tag = Tag{Type: typ, Timestamp: timestamp, Keyframe: keyframe, Header: header, Data: data,
+		arrival: now.Sub(s.epoch)}
 	flv.PutTagHeader(data, typ, timestamp, n)
 	flv.PutPrevTagSize(data[flv.TagHeaderSize+n:], n)
 	s.bytesIn.Add(uint64(len(data)))
 	if t := s.cfg.Totals; t != nil {
 		t.BytesIn.Add(uint64(len(data)))
 	}
-	s.media.noteLocked(tag, payload, time.Now())
+	s.media.noteLocked(tag, payload, now)
 
 	switch {
 	case typ == flv.TagScript:
@@ -194,6 +217,7 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 		s.audioSeq = tag
 	default:
 		s.mediaTags++
+		s.frames.Add(1)
 		s.cacheLocked(tag)
 	}
 
@@ -213,6 +237,42 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 		sub.push(tag)
 	}
 	return nil
+}
+
+// timestampLocked returns the timestamp players get for a tag stamped ts
+// (see trackClock). Only coded frames move a track's clock; its headers
+// take its current time (or the stream's, before its first frame), as does
+// metadata, so that an encoder that stamps its headers 0 and its frames
+// hours later (ffmpeg -output_ts_offset) is not taken for a jump.
+func (s *Stream) timestampLocked(track int, header bool, ts uint32) uint32 {
+	if track >= 0 && !header {
+		out, repaired := s.clock[track].repair(ts, &s.clock[1-track], s.maxJump)
+		if repaired {
+			s.repairs.Add(1)
+			if t := s.cfg.Totals; t != nil {
+				t.TimestampRepairs.Add(1)
+			}
+		}
+		return out
+	}
+	if track >= 0 && s.clock[track].started {
+		return s.clock[track].lastOut
+	}
+	a, v := &s.clock[trackAudio], &s.clock[trackVideo]
+	switch {
+	case a.started && v.started:
+		if serialDelta(a.lastOut, v.lastOut) > 0 {
+			return v.lastOut
+		}
+		return a.lastOut
+	case a.started:
+		return a.lastOut
+	case v.started:
+		return v.lastOut
+	case ts >= 1<<31:
+		return 0 // the first frame will start the timeline at 0 (trackClock.repair)
+	}
+	return ts
 }
 
 // tagSlab is how many media Tags Stream.Write allocates at once.
@@ -284,6 +344,15 @@ func (s *Stream) cacheLocked(tag *Tag) {
 // then the cached GOP from its keyframe.
 func (s *Stream) startLocked(sub *Subscriber) {
 	audio, video := s.hasAudioLocked(), s.hasVideoLocked()
+	// A track that onMetaData announced counts before its first tag, so
+	// that a player joining an audio-first stream gets an FLV header that
+	// says video too; its video then starts at the first keyframe. After
+	// metaTrustTags media tags without it, the announcement is taken to be
+	// wrong (mpegts.js would wait for ever for a track that never comes).
+	trust := s.meta != nil && s.mediaTags < metaTrustTags
+	announcedVideo := trust && s.metaVideo && !video
+	audio = audio || (trust && s.metaAudio)
+	video = video || announcedVideo
 	join := make([]*Tag, 0, 3+len(s.gop))
 	for _, t := range []*Tag{s.meta, s.videoSeq, s.audioSeq} {
 		if t != nil {
@@ -292,7 +361,7 @@ func (s *Stream) startLocked(sub *Subscriber) {
 	}
 	join = append(join, s.gop...)
 	// Without a cached GOP a video subscriber must wait for a keyframe.
-	sub.start(audio, video, join, video && len(s.gop) == 0)
+	sub.start(audio, video, join, video && !announcedVideo && len(s.gop) == 0, announcedVideo)
 }
 
 // Subscribe adds a subscriber. It receives nothing until the stream is

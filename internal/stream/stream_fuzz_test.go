@@ -289,6 +289,7 @@ type fuzzSub struct {
 	needKey bool
 	lastTS  [2]uint32
 	seenTS  [2]bool
+	stepped [2]bool // lastTS was the previous frame of the track: steps are bounded
 	dropped uint64
 	closed  bool // cut off (ErrClosed) or unsubscribed
 }
@@ -297,7 +298,11 @@ type fuzzSub struct {
 func (fs *fuzzSub) start(t *testing.T, m *fuzzModel, cfg Config) {
 	t.Helper()
 	fs.started = true
-	fs.audio, fs.video = m.seen[trackAudio], m.seen[trackVideo]
+	// onMetaData's tracks count until metaTrustTags media tags went by
+	// without them; the first video is a keyframe either way.
+	trust := m.meta && m.mediaTags < metaTrustTags
+	fs.audio = m.seen[trackAudio] || (trust && m.metaAudio)
+	fs.video = m.seen[trackVideo] || (trust && m.metaVideo)
 	fs.needKey = fs.video
 	fs.bound = max(cfg.QueueBytes, cfg.GOPCacheBytes+m.headerSize[0]+m.headerSize[1]+m.headerSize[2])
 	if a, v := fs.sub.Tracks(); a != fs.audio || v != fs.video {
@@ -318,6 +323,7 @@ func (fs *fuzzSub) check(t *testing.T, tags []*Tag, join bool, cfg Config) {
 		}
 		fs.dropped = d
 		fs.needKey = fs.video
+		fs.stepped = [2]bool{} // frames were dropped: the next step may be longer
 	}
 	total, mediaBytes := 0, 0
 	for i, tag := range tags {
@@ -341,7 +347,10 @@ func (fs *fuzzSub) check(t *testing.T, tags []*Tag, join bool, cfg Config) {
 		if fs.seenTS[track] && tag.Timestamp < fs.lastTS[track] {
 			t.Fatalf("%s: track %d went back from %d to %d", fs.name, track, fs.lastTS[track], tag.Timestamp)
 		}
-		fs.seenTS[track], fs.lastTS[track] = true, tag.Timestamp
+		if max := uint32(DefaultMaxTSJump.Milliseconds()); fs.stepped[track] && tag.Timestamp-fs.lastTS[track] > max {
+			t.Fatalf("%s: track %d jumped from %d to %d, more than %d ms", fs.name, track, fs.lastTS[track], tag.Timestamp, max)
+		}
+		fs.seenTS[track], fs.lastTS[track], fs.stepped[track] = true, tag.Timestamp, true
 	}
 	if total > fs.bound {
 		t.Fatalf("%s holds %d bytes, bound %d", fs.name, total, fs.bound)

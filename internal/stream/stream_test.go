@@ -154,17 +154,52 @@ func TestSlowSubscriberSkipsToKeyframeKeepingHeaders(t *testing.T) {
 	s.Unsubscribe(fast)
 }
 
+// fakeClock makes s see now advance only when the test says so.
+func fakeClock(s *Stream) *time.Time {
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	return &now
+}
+
 func TestQueueDurationBound(t *testing.T) {
 	cfg := testConfig()
 	cfg.QueueDuration = time.Second
 	s := New(cfg)
+	now := fakeClock(s)
 	publishHeaders(t, s)
 	write(t, s, flv.TagVideo, 0, st.AVCFrame(true, 10))
 	sub := s.Subscribe()
-	for ts := uint32(33); ts < 3000; ts += 33 {
+	for ts := uint32(33); ts < 990; ts += 33 {
+		*now = now.Add(33 * time.Millisecond)
+		write(t, s, flv.TagVideo, ts, st.AVCFrame(false, 10))
+	}
+	require.Zero(t, sub.Dropped(), "less than 1 s queued against a 1 s bound")
+	for ts := uint32(990); ts < 3000; ts += 33 {
+		*now = now.Add(33 * time.Millisecond)
 		write(t, s, flv.TagVideo, ts, st.AVCFrame(false, 10))
 	}
 	require.Positive(t, sub.Dropped(), "3 s queued against a 1 s bound")
+	s.Unsubscribe(sub)
+}
+
+// The queue bound is wall-clock time, not timestamp span: a publisher
+// bursting faster than real time, or jumping its clock, drops nothing for a
+// player that keeps up.
+func TestQueueDurationIsWallClockNotTimestamps(t *testing.T) {
+	cfg := testConfig()
+	cfg.QueueDuration = time.Second
+	s := New(cfg)
+	fakeClock(s) // no time passes
+	publishHeaders(t, s)
+	write(t, s, flv.TagVideo, 0, st.AVCFrame(true, 10))
+	sub := s.Subscribe()
+	for i := uint32(1); i < 100; i++ {
+		write(t, s, flv.TagVideo, 33*i, st.AVCFrame(false, 10)) // 3.3 s of media at once
+	}
+	write(t, s, flv.TagVideo, 3*3600*1000, st.AVCFrame(false, 10)) // 3 h ahead
+	write(t, s, flv.TagVideo, 3*3600*1000+33, st.AVCFrame(false, 10))
+	require.Zero(t, sub.Dropped())
+	require.Zero(t, s.FramesDropped())
 	s.Unsubscribe(sub)
 }
 
@@ -291,10 +326,13 @@ func TestTimestampsNeverGoBackwardsWithinATrack(t *testing.T) {
 	sub := s.Subscribe()
 	write(t, s, flv.TagVideo, 900, st.AVCFrame(false, 10)) // backwards
 	write(t, s, flv.TagAudio, 950, st.AACFrame(10))        // other track: untouched
+	write(t, s, flv.TagVideo, 933, st.AVCFrame(false, 10)) // still behind: the clock went back
 	tags := drain(t, sub)
-	last := tags[len(tags)-2:]
-	require.Equal(t, uint32(1000), last[0].Timestamp)
+	last := tags[len(tags)-3:]
+	require.Equal(t, uint32(1001), last[0].Timestamp, "1 ms past the last output")
 	require.Equal(t, uint32(950), last[1].Timestamp)
+	require.Equal(t, uint32(1001+defaultFrameInterval), last[2].Timestamp, "one (default) frame interval on")
+	require.Equal(t, uint64(2), s.TimestampRepairs())
 	s.Unsubscribe(sub)
 }
 

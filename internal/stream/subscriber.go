@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/lockcheck"
 )
 
@@ -21,10 +22,11 @@ type Subscriber struct {
 	mu       lockcheck.Mutex
 	q        []*Tag
 	qBytes   int
-	qFirstTS uint32 // timestamp of the oldest queued media tag
-	qMedia   bool   // q holds at least one media (non-header) tag
-	waitKey  bool   // skipping until the next resync point
-	started  bool   // the join batch was queued; tracks are known
+	qFirst   time.Duration // arrival of the oldest queued media tag
+	qMedia   bool          // q holds at least one media (non-header) tag
+	waitKey  bool          // skipping until the next resync point
+	videoKey bool          // video was announced, not seen, at start: its tags wait for a keyframe
+	started  bool          // the join batch was queued; tracks are known
 	audio    bool
 	video    bool
 	ended    bool
@@ -101,13 +103,13 @@ func (sub *Subscriber) Next(ctx context.Context, dst []*Tag) ([]*Tag, error) {
 }
 
 // start queues the join batch. Called with Stream.mu held.
-func (sub *Subscriber) start(audio, video bool, join []*Tag, waitKey bool) {
+func (sub *Subscriber) start(audio, video bool, join []*Tag, waitKey, videoKey bool) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	if sub.closed || sub.ended || sub.started {
 		return
 	}
-	sub.started, sub.audio, sub.video, sub.waitKey = true, audio, video, waitKey
+	sub.started, sub.audio, sub.video, sub.waitKey, sub.videoKey = true, audio, video, waitKey, videoKey
 	for _, t := range join {
 		sub.appendLocked(t)
 	}
@@ -120,6 +122,14 @@ func (sub *Subscriber) push(t *Tag) {
 	defer sub.mu.Unlock()
 	if sub.closed || sub.ended || !sub.started {
 		return
+	}
+	if sub.videoKey && t.Type == flv.TagVideo && !t.Header {
+		// The first video of a stream that started with audio only.
+		if !t.Keyframe {
+			sub.drop(1)
+			return
+		}
+		sub.videoKey = false
 	}
 	if !t.Header && sub.waitKey {
 		if !sub.resyncPoint(t) {
@@ -170,7 +180,7 @@ func (sub *Subscriber) push(t *Tag) {
 
 func (sub *Subscriber) appendLocked(t *Tag) {
 	if !t.Header && !sub.qMedia {
-		sub.qFirstTS, sub.qMedia = t.Timestamp, true
+		sub.qFirst, sub.qMedia = t.arrival, true
 	}
 	sub.q = append(sub.q, t)
 	sub.qBytes += len(t.Data)
@@ -181,10 +191,10 @@ func (sub *Subscriber) overflowLocked(t *Tag) bool {
 	if cfg.QueueBytes > 0 && sub.qBytes+len(t.Data) > cfg.QueueBytes {
 		return true
 	}
-	// Only media timestamps measure the queue: a header's (metadata's is
-	// not even repaired) says nothing about how far behind the player is.
-	if cfg.QueueDuration > 0 && !t.Header && sub.qMedia && t.Timestamp > sub.qFirstTS &&
-		time.Duration(t.Timestamp-sub.qFirstTS)*time.Millisecond > cfg.QueueDuration {
+	// How long the oldest queued media tag has waited, in wall-clock time:
+	// timestamps say nothing about it (a publisher may jump them, or burst
+	// faster than real time), and headers are never dropped anyway.
+	if cfg.QueueDuration > 0 && !t.Header && sub.qMedia && t.arrival-sub.qFirst > cfg.QueueDuration {
 		return true
 	}
 	return false

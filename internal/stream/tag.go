@@ -1,6 +1,10 @@
 package stream
 
-import "github.com/headwater-media/headwater/internal/flv"
+import (
+	"time"
+
+	"github.com/headwater-media/headwater/internal/flv"
+)
 
 // Tag is one media message, encoded once as a complete FLV tag (header,
 // payload, PreviousTagSize) and shared read-only by every subscriber.
@@ -8,7 +12,9 @@ import "github.com/headwater-media/headwater/internal/flv"
 type Tag struct {
 	// Type is flv.TagAudio, flv.TagVideo or flv.TagScript.
 	Type uint8
-	// Timestamp is the tag's timestamp in ms after per-track monotonic repair.
+	// Timestamp is the tag's timestamp in ms after repair (see trackClock):
+	// per track it never goes backwards and steps by at most
+	// Config.MaxTSJump.
 	Timestamp uint32
 	// Keyframe is set on video key frames.
 	Keyframe bool
@@ -16,6 +22,8 @@ type Tag struct {
 	Header bool
 	// Data is the whole tag as written to players.
 	Data []byte
+
+	arrival time.Duration // when Write accepted it, since Stream.epoch
 }
 
 // Payload returns the tag body (the RTMP message payload).

@@ -1,0 +1,266 @@
+package stream
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sort"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/headwater-media/headwater/internal/flv"
+	st "github.com/headwater-media/headwater/internal/stream/streamtest"
+)
+
+// frame is one coded frame of an A/V timeline: when it was captured (real
+// ms) and the timestamp the publisher stamps on it.
+type frame struct {
+	track int
+	real  int64
+	raw   uint32
+}
+
+// avTimeline is 30 fps video and 23 ms audio frames for dur ms of real
+// time, interleaved in capture order, stamped by clock.
+func avTimeline(dur int64, clock func(real int64) uint32) []frame {
+	var fs []frame
+	for t := int64(0); t < dur; t += 33 {
+		fs = append(fs, frame{trackVideo, t, clock(t)})
+	}
+	for t := int64(0); t < dur; t += 23 {
+		fs = append(fs, frame{trackAudio, t, clock(t)})
+	}
+	sort.SliceStable(fs, func(i, j int) bool { return fs[i].real < fs[j].real })
+	return fs
+}
+
+// checkRepaired writes fs into a stream and checks what a player gets:
+// per track, timestamps never go back, never repeat and never step more
+// than maxJump; each track's output keeps pace with real time, losing or
+// gaining at most slack ms over the whole timeline; and audio and video stay
+// within slack ms of each other. It returns the stream's repair count.
+func checkRepaired(t *testing.T, fs []frame, slack int64) uint64 {
+	t.Helper()
+	totals := &Totals{}
+	cfg := testConfig()
+	cfg.Totals = totals
+	s := New(cfg)
+	publishHeaders(t, s)
+	sub := s.Subscribe()
+	defer s.Unsubscribe(sub)
+	maxJump := DefaultMaxTSJump.Milliseconds()
+	var (
+		last  [2]uint32
+		seen  [2]bool
+		drift [2]int64 // output minus real time at the track's first frame
+		lag   [2]int64 // output minus real time now
+	)
+	for i, f := range fs {
+		var buf []byte
+		if f.track == trackVideo {
+			buf = st.AVCFrame(i == 0 || f.real%990 == 0, 10)
+			write(t, s, flv.TagVideo, f.raw, buf)
+		} else {
+			write(t, s, flv.TagAudio, f.raw, st.AACFrame(4))
+		}
+		tags := drain(t, sub)
+		out := tags[len(tags)-1].Timestamp
+		if seen[f.track] {
+			step := int64(out) - int64(last[f.track])
+			require.Positive(t, step, "track %d at real %d ms: %d after %d (raw %d)", f.track, f.real, out, last[f.track], f.raw)
+			require.LessOrEqual(t, step, maxJump, "track %d at real %d ms jumped %d → %d", f.track, f.real, last[f.track], out)
+		} else {
+			drift[f.track] = int64(out) - f.real
+		}
+		seen[f.track], last[f.track] = true, out
+		lag[f.track] = int64(out) - f.real
+		require.InDelta(t, drift[f.track], lag[f.track], float64(slack), "track %d keeps pace with real time (real %d ms)", f.track, f.real)
+		if seen[trackAudio] && seen[trackVideo] {
+			require.InDelta(t, lag[trackVideo], lag[trackAudio], float64(slack), "audio and video in sync at real %d ms", f.real)
+		}
+	}
+	require.Equal(t, s.TimestampRepairs(), totals.TimestampRepairs.Load())
+	return s.TimestampRepairs()
+}
+
+func TestTimestampRepair(t *testing.T) {
+	const h = 3600 * 1000
+	for _, tc := range []struct {
+		name    string
+		clock   func(real int64) uint32
+		slack   int64
+		repairs func(t *testing.T, n uint64)
+	}{
+		{"healthy", func(r int64) uint32 { return uint32(r) }, 0, zero},
+		{"starts past the 24-bit mark", func(r int64) uint32 { return uint32(20000*1000 + r) }, 0, zero},
+		{"32-bit wrap", func(r int64) uint32 { return uint32(math.MaxUint32 - 5000 + r) }, 0, zero},
+		{"31-bit wrap (ffmpeg's FLV muxer)", func(r int64) uint32 { return uint32(math.MaxInt32-3000+r) & math.MaxInt32 }, 70, some},
+		{"4 s back, twice", func(r int64) uint32 {
+			switch {
+			case r < 5000:
+				return uint32(r)
+			case r < 10000:
+				return uint32(r - 4000)
+			}
+			return uint32(r - 8000)
+		}, 140, some},
+		{"1 h back", func(r int64) uint32 {
+			if r < 5000 {
+				return uint32(h + r)
+			}
+			return uint32(r)
+		}, 70, some},
+		{"3 h forward", func(r int64) uint32 {
+			if r < 5000 {
+				return uint32(r)
+			}
+			return uint32(3*h + r)
+		}, 70, some},
+		{"half a second back", func(r int64) uint32 {
+			if r < 5000 {
+				return uint32(r)
+			}
+			return uint32(r - 500)
+		}, 70, some},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.repairs(t, checkRepaired(t, avTimeline(15000, tc.clock), tc.slack))
+		})
+	}
+}
+
+func zero(t *testing.T, n uint64) { require.Zero(t, n, "nothing to repair") }
+func some(t *testing.T, n uint64) {
+	require.Positive(t, n)
+	require.LessOrEqual(t, n, uint64(8), "a discontinuity costs each track one or two repairs")
+}
+
+// Audio frames swapped in pairs (a relay reordering them): each late frame
+// steps 1 ms past the last output, and the track keeps its timeline.
+func TestTimestampRepairOutOfOrderAudio(t *testing.T) {
+	fs := avTimeline(10000, func(r int64) uint32 { return uint32(r) })
+	swaps := 0
+	for i := 0; i+1 < len(fs); i++ {
+		if fs[i].track == trackAudio && i%17 == 0 {
+			for j := i + 1; j < len(fs); j++ {
+				if fs[j].track == trackAudio {
+					fs[i].raw, fs[j].raw = fs[j].raw, fs[i].raw
+					swaps++
+					break
+				}
+			}
+		}
+	}
+	require.Positive(t, swaps)
+	n := checkRepaired(t, fs, 46)
+	require.Equal(t, uint64(swaps), n, "one repair per late frame")
+}
+
+func TestTimestampRepairHeadersFollowTheirTrack(t *testing.T) {
+	s := New(testConfig())
+	sub := s.Subscribe()
+	defer s.Unsubscribe(sub)
+	// ffmpeg -output_ts_offset: headers at 0, frames hours later.
+	publishHeaders(t, s)
+	write(t, s, flv.TagVideo, 20000*1000, st.AVCFrame(true, 10))
+	write(t, s, flv.TagAudio, 20000*1000+10, st.AACFrame(4))
+	tags := drain(t, sub)
+	require.Equal(t, uint32(20000*1000), tags[len(tags)-2].Timestamp, "no repair: headers do not move the clock")
+	// A new sequence header mid-stream takes its track's time.
+	write(t, s, flv.TagVideo, 5, st.AVCSeqHeader())
+	write(t, s, flv.TagScript, 7, st.Metadata(true, true))
+	tags = drain(t, sub)
+	require.Equal(t, uint32(20000*1000), tags[0].Timestamp)
+	require.Equal(t, uint32(20000*1000+10), tags[1].Timestamp)
+	require.Zero(t, s.TimestampRepairs())
+}
+
+func TestTimestampRepairStartsHighClocksAtZero(t *testing.T) {
+	s := New(testConfig())
+	sub := s.Subscribe()
+	defer s.Unsubscribe(sub)
+	start := uint32(math.MaxUint32 - 5000)
+	write(t, s, flv.TagVideo, start, st.AVCSeqHeader())
+	write(t, s, flv.TagAudio, start, st.AACSeqHeader())
+	write(t, s, flv.TagVideo, start, st.AVCFrame(true, 10))
+	write(t, s, flv.TagAudio, start+12, st.AACFrame(4))
+	var got []uint32
+	for _, tag := range drain(t, sub) {
+		got = append(got, tag.Timestamp)
+	}
+	require.Equal(t, []uint32{0, 0, 0, 12}, got)
+}
+
+// FuzzTimestampRepair feeds random steps, jumps and wraps on two tracks:
+// per track, output never goes back and steps by at most the maximum jump;
+// a step within the bound on a track whose clock was never repaired passes
+// through unchanged.
+func FuzzTimestampRepair(f *testing.F) {
+	f.Add([]byte{0, 33, 1, 23, 0, 33, 1, 23})
+	f.Add(binary.BigEndian.AppendUint32([]byte{0x80, 0, 33, 0x81}, math.MaxUint32-10))
+	f.Add([]byte{0x80, 0xff, 0xff, 0xff, 0xf0, 0, 40, 0, 40, 1, 5, 0x81, 0, 0, 0, 3, 1, 20})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const maxJump = 1000
+		var (
+			clocks  [2]trackClock
+			raw     [2]uint32
+			clean   = [2]bool{true, true}
+			lastOut [2]uint32
+		)
+		for len(data) > 0 {
+			op := data[0]
+			data = data[1:]
+			tr := int(op & 1)
+			prev := raw[tr]
+			switch {
+			case op&0x80 != 0 && len(data) >= 4: // absolute: any jump, wrap or step back
+				raw[tr] = binary.BigEndian.Uint32(data)
+				data = data[4:]
+			case len(data) >= 1: // a small step forward, or back with op bit 1
+				d := uint32(data[0]) << (op >> 1 & 3 * 2)
+				data = data[1:]
+				if op&0x40 != 0 {
+					d = -d
+				}
+				raw[tr] += d
+			default:
+				return
+			}
+			started := clocks[tr].started
+			out, repaired := clocks[tr].repair(raw[tr], &clocks[1-tr], maxJump)
+			if !started {
+				lastOut[tr] = out
+				clean[tr] = !repaired
+				continue
+			}
+			step := serialDelta(lastOut[tr], out)
+			if step < 0 || step > maxJump {
+				t.Fatalf("track %d: %d → %d (raw %d → %d): step %d", tr, lastOut[tr], out, prev, raw[tr], step)
+			}
+			if repaired && step == 0 {
+				t.Fatalf("track %d: a repair froze the clock at %d", tr, out)
+			}
+			if in := serialDelta(prev, raw[tr]); clean[tr] && !repaired && in != step {
+				t.Fatalf("track %d: healthy step %d came out as %d", tr, in, step)
+			}
+			clean[tr] = clean[tr] && !repaired
+			lastOut[tr] = out
+		}
+	})
+}
+
+func ExampleStream_timestampRepair() {
+	s := New(DefaultConfig())
+	for _, ts := range []uint32{1000, 1033, 1066, 5, 38, 71} { // the encoder restarts its clock
+		_ = s.Write(flv.TagVideo, ts, st.AVCFrame(ts == 1000, 10))
+	}
+	sub := s.Subscribe()
+	tags, _ := sub.Next(context.Background(), nil) // the join batch is queued: Next does not block
+	for _, tag := range tags {
+		fmt.Print(tag.Timestamp, " ")
+	}
+	fmt.Println("repairs:", s.TimestampRepairs())
+	// Output: 1000 1033 1066 1099 1132 1165 repairs: 1
+}
