@@ -9,6 +9,7 @@ package rtmp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"io/ioutil"
@@ -181,6 +182,15 @@ func (c *Conn) runHandleMessageLoop() error {
 }
 
 func (c *Conn) handleMessage(chunkStreamID int, timestamp uint32, cmsg *ChunkMessage) error {
+	if msg, ok := cmsg.Message.(*message.UnknownMessage); ok {
+		// A message of a type go-rtmp does not decode is the application's,
+		// on whatever message stream it comes. (headwater patch 11)
+		if c.handler == nil {
+			return nil
+		}
+		return c.handler.OnUnknownMessage(timestamp, msg)
+	}
+
 	stream, err := c.streams.At(cmsg.StreamID)
 	if err != nil {
 		if c.config.IgnoreMessagesOnNotExistStream {
@@ -198,14 +208,116 @@ func (c *Conn) handleMessage(chunkStreamID int, timestamp uint32, cmsg *ChunkMes
 		return errors.Errorf("Specified stream is not created yet: StreamID = %d", cmsg.StreamID)
 	}
 
+	if msg, ok := cmsg.Message.(*message.AggregateMessage); ok {
+		return c.handleAggregateMessage(chunkStreamID, timestamp, cmsg.StreamID, msg)
+	}
+
 	if err := stream.handle(chunkStreamID, timestamp, cmsg.Message); err != nil {
-		switch err := err.(type) {
-		case *message.UnknownDataBodyDecodeError, *message.UnknownCommandBodyDecodeError:
-			// Ignore unknown messsage body
-			c.logger.Warnf("Ignored unknown message body: Err = %+v", err)
-			return nil
+		// Unknown commands and data go to the handler, without a warning
+		// per message: a peer could send them by the thousand. (headwater
+		// patch 11)
+		switch e := err.(type) {
+		case *message.UnknownCommandBodyDecodeError:
+			if c.clientDone != nil {
+				// The client does not decode onStatus: callers (headwater's
+				// hwbench, TestServerStatusError) read it from this line.
+				c.logger.Warnf("Ignored unknown message body: Err = %+v", e)
+			}
+			if c.handler == nil {
+				return nil
+			}
+			return c.handler.OnUnknownCommandMessage(timestamp, &message.CommandMessage{
+				CommandName:   e.Name,
+				TransactionID: e.TransactionID,
+				Encoding:      message.EncodingTypeAMF0,
+				Body:          bytes.NewReader(nil), // consumed by the body decoder
+			})
+
+		case *message.UnknownDataBodyDecodeError:
+			// handleData passes unknown data messages on itself; this is for
+			// a body decoder that still returns the error.
+			if c.handler == nil {
+				return nil
+			}
+			return c.handler.OnUnknownDataMessage(timestamp, &message.DataMessage{
+				Name:     e.Name,
+				Encoding: message.EncodingTypeAMF0,
+				Body:     bytes.NewReader(nil),
+			})
 		}
 		return err
+	}
+
+	return nil
+}
+
+// aggregateSubHeaderSize is the size of a sub-message header in an aggregate
+// message: type (1), payload size (3), timestamp (3 + 1 extension byte),
+// stream ID (3), as an FLV tag header.
+const aggregateSubHeaderSize = 11
+
+// handleAggregateMessage splits an aggregate message (type 22) into its
+// sub-messages and handles each as if it had arrived on its own, on the
+// aggregate's message stream. Sub-message timestamps are the aggregate's
+// plus their offset from the first sub-message's (as FMS and ffmpeg do).
+// A sub-message whose size runs past the end is an error that wraps
+// ErrMalformedAggregate; bytes too short for a sub-message header, and a
+// missing back pointer after the last sub-message, are ignored. A nested
+// aggregate goes to OnUnknownMessage. (headwater patch 11)
+func (c *Conn) handleAggregateMessage(chunkStreamID int, timestamp uint32, streamID uint32, msg *message.AggregateMessage) error {
+	// A decoder of its own: the streamer's decoder reuses its media
+	// messages (patch 8), and the aggregate's own reader is drained.
+	var payload bytes.Reader
+	dec := message.NewDecoder(&payload)
+	sub := ChunkMessage{StreamID: streamID}
+
+	data := msg.Data
+	var firstTimestamp uint32
+	for i := 0; len(data) >= aggregateSubHeaderSize; i++ {
+		typeID := message.TypeID(data[0])
+		size := int(data[1])<<16 | int(data[2])<<8 | int(data[3])
+		subTimestamp := uint32(data[7])<<24 | uint32(data[4])<<16 | uint32(data[5])<<8 | uint32(data[6])
+		// data[8:11] is the stream ID: ignored, the aggregate's is used
+		data = data[aggregateSubHeaderSize:]
+
+		if size > len(data) {
+			return errors.Wrapf(
+				ErrMalformedAggregate,
+				"Sub-message %d: Type = %d, Size = %d, Remaining = %d",
+				i,
+				typeID,
+				size,
+				len(data),
+			)
+		}
+		payload.Reset(data[:size])
+		data = data[size:]
+
+		// The back pointer (previous tag size) is not checked; after the
+		// last sub-message it may be missing.
+		if len(data) >= 4 {
+			data = data[4:]
+		} else {
+			data = nil
+		}
+
+		if i == 0 {
+			firstTimestamp = subTimestamp
+		}
+		subTs := timestamp + (subTimestamp - firstTimestamp) // uint32 wrapping arithmetic
+
+		if typeID == message.TypeIDAggregateMessage {
+			sub.Message = &message.UnknownMessage{
+				Type:    typeID,
+				Payload: &payload,
+			}
+		} else if err := dec.Decode(typeID, &sub.Message); err != nil {
+			return err
+		}
+
+		if err := c.handleMessage(chunkStreamID, subTs, &sub); err != nil {
+			return err
+		}
 	}
 
 	return nil

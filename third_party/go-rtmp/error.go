@@ -26,6 +26,10 @@ var ErrMessageTooLarge = errors.New("Message is too large")
 // ErrPartialBytesLimit is returned when a total length of incomplete messages exceeds StreamControlStateConfig.MaxPartialBytes.
 var ErrPartialBytesLimit = errors.New("Partial messages limit exceeded")
 
+// ErrMalformedAggregate is wrapped by the error returned when a sub-message of an aggregate message runs past its end.
+// (headwater patch 11)
+var ErrMalformedAggregate = errors.New("Malformed aggregate message")
+
 type handshakeError struct {
 	err error
 }

@@ -150,7 +150,18 @@ func (h *streamHandler) handleData(
 	timestamp uint32,
 	dataMsg *message.DataMessage,
 ) error {
-	bodyDecoder := message.DataBodyDecoderFor(dataMsg.Name)
+	bodyDecoder, ok := message.DataBodyDecoders[dataMsg.Name]
+	if !ok {
+		// A data message go-rtmp does not decode (e.g. a bare onMetaData,
+		// sent without @setDataFrame by some encoders) goes to the
+		// application in any state, its Body unread: right after the AMF0
+		// name. (headwater patch 11)
+		userHandler := h.stream.userHandler()
+		if userHandler == nil {
+			return nil
+		}
+		return userHandler.OnUnknownDataMessage(timestamp, dataMsg)
+	}
 
 	amfDec := message.NewAMFDecoder(dataMsg.Body, dataMsg.Encoding)
 	var value message.AMFConvertible

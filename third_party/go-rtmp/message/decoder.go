@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"io/ioutil"
 
 	"github.com/pkg/errors"
 
@@ -55,23 +56,26 @@ func (dec *Decoder) Decode(typeID TypeID, msg *Message) error {
 		return dec.decodeAudioMessage(msg)
 	case TypeIDVideoMessage:
 		return dec.decodeVideoMessage(msg)
-	case TypeIDDataMessageAMF3:
-		return dec.decodeDataMessageAMF3(msg)
-	case TypeIDSharedObjectMessageAMF3:
-		return dec.decodeSharedObjectMessageAMF3(msg)
-	case TypeIDCommandMessageAMF3:
-		return dec.decodeCommandMessageAMF3(msg)
 	case TypeIDDataMessageAMF0:
 		return dec.decodeDataMessageAMF0(msg)
-	case TypeIDSharedObjectMessageAMF0:
-		return dec.decodeSharedObjectMessageAMF0(msg)
 	case TypeIDCommandMessageAMF0:
 		return dec.decodeCommandMessageAMF0(msg)
 	case TypeIDAggregateMessage:
 		return dec.decodeAggregateMessage(msg)
 	default:
-		return fmt.Errorf("Unexpected message type(decode): ID = %d", typeID)
+		// Any other type, including AMF3 data/command and shared objects
+		// (15, 16, 17, 19), is handed over undecoded. (headwater patch 11)
+		return dec.decodeUnknownMessage(typeID, msg)
 	}
+}
+
+func (dec *Decoder) decodeUnknownMessage(typeID TypeID, msg *Message) error {
+	*msg = &UnknownMessage{
+		Type:    typeID,
+		Payload: dec.r, // Share an ownership of the reader
+	}
+
+	return nil
 }
 
 func (dec *Decoder) decodeSetChunkSize(msg *Message) error {
@@ -195,18 +199,6 @@ func (dec *Decoder) decodeVideoMessage(msg *Message) error {
 	return nil
 }
 
-func (dec *Decoder) decodeDataMessageAMF3(msg *Message) error {
-	return fmt.Errorf("Not implemented: DataMessageAMF3")
-}
-
-func (dec *Decoder) decodeSharedObjectMessageAMF3(msg *Message) error {
-	return fmt.Errorf("Not implemented: SharedObjectMessageAMF3")
-}
-
-func (dec *Decoder) decodeCommandMessageAMF3(msg *Message) error {
-	return fmt.Errorf("Not implemented: CommandMessageAMF3")
-}
-
 func (dec *Decoder) decodeDataMessageAMF0(msg *Message) error {
 	if err := dec.decodeDataMessage(msg, func(r io.Reader) (AMFDecoder, EncodingType) {
 		return amf0.NewDecoder(r), EncodingTypeAMF0
@@ -215,10 +207,6 @@ func (dec *Decoder) decodeDataMessageAMF0(msg *Message) error {
 	}
 
 	return nil
-}
-
-func (dec *Decoder) decodeSharedObjectMessageAMF0(msg *Message) error {
-	return fmt.Errorf("Not implemented: SharedObjectMessageAMF0")
 }
 
 func (dec *Decoder) decodeCommandMessageAMF0(msg *Message) error {
@@ -231,8 +219,28 @@ func (dec *Decoder) decodeCommandMessageAMF0(msg *Message) error {
 	return nil
 }
 
+// decodeAggregateMessage copies the whole body; the connection splits it
+// into its sub-messages. Its size is bounded by MaxMessageSize like any
+// message's. (headwater patch 11)
 func (dec *Decoder) decodeAggregateMessage(msg *Message) error {
-	return fmt.Errorf("Not implemented: AggregateMessage")
+	var data []byte
+	if l, ok := dec.r.(interface{ Len() int }); ok {
+		data = make([]byte, l.Len())
+		if _, err := io.ReadFull(dec.r, data); err != nil {
+			return errors.Wrap(err, "Failed to read AggregateMessage")
+		}
+	} else {
+		var err error
+		if data, err = ioutil.ReadAll(dec.r); err != nil {
+			return errors.Wrap(err, "Failed to read AggregateMessage")
+		}
+	}
+
+	*msg = &AggregateMessage{
+		Data: data,
+	}
+
+	return nil
 }
 
 func (dec *Decoder) decodeDataMessage(msg *Message, f func(r io.Reader) (AMFDecoder, EncodingType)) error {

@@ -56,6 +56,8 @@ func (enc *Encoder) Encode(msg Message) error {
 		return enc.encodeSharedObjectMessageAMF0(msg)
 	case *AggregateMessage:
 		return enc.encodeAggregateMessage(msg)
+	case *UnknownMessage:
+		return enc.encodeUnknownMessage(msg)
 	default:
 		return fmt.Errorf("Unexpected message type(encode): ID = %d, Type = %T", msg.TypeID(), msg)
 	}
@@ -181,6 +183,25 @@ func (enc *Encoder) encodeCommandMessage(m *CommandMessage) error {
 	return nil
 }
 
+// encodeAggregateMessage writes Data as it is: the caller lays out the
+// sub-messages. (headwater patch 11)
 func (enc *Encoder) encodeAggregateMessage(m *AggregateMessage) error {
-	return fmt.Errorf("Not implemented: AggregateMessage")
+	if _, err := enc.w.Write(m.Data); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+// encodeUnknownMessage writes Payload as it is; the message goes out with
+// type ID m.Type. (headwater patch 11)
+func (enc *Encoder) encodeUnknownMessage(m *UnknownMessage) error {
+	if m.Payload == nil {
+		return nil
+	}
+	if _, err := io.Copy(enc.w, m.Payload); err != nil {
+		return err
+	}
+
+	return nil
 }

@@ -174,10 +174,28 @@ func (m *CommandMessage) TypeID() TypeID {
 	}
 }
 
-// AggregateMessage (22)
+// AggregateMessage (22). Data is the whole message body: a run of
+// sub-messages laid out like FLV tags (11-byte header, payload, 4-byte back
+// pointer). The decoder copies it, so it stays valid after the next Decode.
+// (headwater patch 11)
 type AggregateMessage struct {
+	Data []byte
 }
 
 func (m *AggregateMessage) TypeID() TypeID {
 	return TypeIDAggregateMessage
+}
+
+// UnknownMessage is a message of a type ID the decoder does not decode
+// (e.g. 0, 7, 15, 16, 17, 19, 21, 23 and up). The chunk layer has read the
+// whole message, so the stream stays intact and the message can be ignored.
+// Payload holds the message bytes; it is valid only until the next Decode
+// (during the handler call). (headwater patch 11)
+type UnknownMessage struct {
+	Type    TypeID
+	Payload io.Reader
+}
+
+func (m *UnknownMessage) TypeID() TypeID {
+	return m.Type
 }
