@@ -30,11 +30,15 @@ var (
 	buildBin sync.Once
 )
 
-// headwaterBin builds cmd/headwater once per test run.
+// headwaterBin builds cmd/headwater once per test run; HW_BIN names
+// a binary to test instead (an older build, to show what a fix changed).
 func headwaterBin(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
+	}
+	if bin := os.Getenv("HW_BIN"); bin != "" {
+		return bin
 	}
 	buildBin.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "headwater-e2e")
@@ -62,19 +66,41 @@ func freePort(t testing.TB) string {
 
 type proc struct {
 	cmd    *exec.Cmd
-	out    *bytes.Buffer
+	out    *syncBuffer // stdout and stderr
 	done   chan struct{}
 	err    error
 	rtmp   string
 	httpAd string
 }
 
+// syncBuffer is a bytes.Buffer safe to read while a process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // startBinary runs headwater on free ports and waits for /healthz.
-func startBinary(t testing.TB, args ...string) *proc {
+func startBinary(t testing.TB, args ...string) *proc { return startBinaryEnv(t, nil, args...) }
+
+// startBinaryEnv is startBinary with env (KEY=VALUE) added to the environment.
+func startBinaryEnv(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	bin := headwaterBin(t)
-	p := &proc{rtmp: freePort(t), httpAd: freePort(t), out: &bytes.Buffer{}, done: make(chan struct{})}
+	p := &proc{rtmp: freePort(t), httpAd: freePort(t), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"-rtmp-addr", p.rtmp, "--http-addr", p.httpAd, "-log-format", "json"}, args...)...)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	require.NoError(t, p.cmd.Start())
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()

@@ -163,6 +163,21 @@ type playResult struct {
 	maxTS     uint32
 	err       error // io.EOF for a clean end of body
 	backwards string
+	media     [2][]uint32 // timestamps of coded frames: [0] audio, [1] video
+	scripts   [][]byte    // script tag bodies
+}
+
+// checkTimeline fails unless, per track, the player's frame timestamps
+// strictly increase by at most maxJump ms a step.
+func (res playResult) checkTimeline(t *testing.T, maxJump uint32) {
+	t.Helper()
+	for track, ts := range res.media {
+		for i := 1; i < len(ts); i++ {
+			if step := ts[i] - ts[i-1]; ts[i] <= ts[i-1] || step > maxJump {
+				t.Fatalf("track %d (0 audio, 1 video), frame %d of %d: %d after %d", track, i, len(ts), ts[i], ts[i-1])
+			}
+		}
+	}
 }
 
 // player plays url, parsing every tag, until the body ends or ctx is done.
@@ -240,9 +255,18 @@ func readFLV(ctx context.Context, url string, p *player) (res playResult) {
 		}
 		seen[typ], last[typ] = true, tag.Timestamp
 		res.maxTS = max(res.maxTS, tag.Timestamp)
+		switch tag.Type {
+		case flv.TagScript:
+			res.scripts = append(res.scripts, bytes.Clone(tag.Data))
+		case flv.TagAudio:
+			if ai, err := flv.ParseAudio(tag.Data); err == nil && !ai.SequenceHeader {
+				res.media[0] = append(res.media[0], tag.Timestamp)
+			}
+		}
 		if tag.Type == flv.TagVideo {
 			vi, err := flv.ParseVideo(tag.Data)
 			if err == nil && !vi.SequenceHeader && !vi.EndOfSequence {
+				res.media[1] = append(res.media[1], tag.Timestamp)
 				if !sawVideoMedia {
 					res.firstKey = vi.Keyframe
 					sawVideoMedia = true

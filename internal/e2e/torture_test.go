@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ import (
 	"github.com/headwater-media/headwater/internal/config"
 	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/rtmptest"
 	"github.com/headwater-media/headwater/internal/server"
 )
 
@@ -114,11 +116,12 @@ func TestTorture(t *testing.T) {
 
 type tortureStats struct {
 	publishes, pubRefused, pubResets, plays, notFound, cleanEnds, truncated, kicks, stalls, slow, aborts atomic.Int64
+	hostile, idleCut                                                                                     atomic.Int64
 }
 
 func (s *tortureStats) String() string {
-	return fmt.Sprintf("publishes %d (refused %d, resets %d), plays %d (404 %d, clean ends %d, truncated %d, stalled %d, slow %d, aborted %d), kicks %d",
-		s.publishes.Load(), s.pubRefused.Load(), s.pubResets.Load(), s.plays.Load(), s.notFound.Load(),
+	return fmt.Sprintf("publishes %d (refused %d, resets %d), hostile publishes %d, idle connections cut %d, plays %d (404 %d, clean ends %d, truncated %d, stalled %d, slow %d, aborted %d), kicks %d",
+		s.publishes.Load(), s.pubRefused.Load(), s.pubResets.Load(), s.hostile.Load(), s.idleCut.Load(), s.plays.Load(), s.notFound.Load(),
 		s.cleanEnds.Load(), s.truncated.Load(), s.stalls.Load(), s.slow.Load(), s.aborts.Load(), s.kicks.Load())
 }
 
@@ -174,12 +177,13 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 	cfg.RTMP.Addr, cfg.HTTP.Addr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.HTTP.WriteTimeout = 1500 * time.Millisecond
 	cfg.RTMP.MediaTimeout = 2 * time.Second
+	cfg.RTMP.HandshakeTimeout = 2 * time.Second
 	cfg.Stream.QueueDuration = 2 * time.Second
 	srv := server.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel))
 	require.NoError(t, srv.Start())
 	rtmpAddr, httpURL := srv.RTMPAddr().String(), "http://"+srv.HTTPAddr().String()
 
-	keys := []string{"k0", "k1", "k2", "k3"}
+	keys := []string{"k0", "k1", "k2", "k3", "k4"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var actors sync.WaitGroup
@@ -202,6 +206,17 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 	} else {
 		spawn(func(r *rand.Rand) { publisherLoop(ctx, r, rtmpAddr, "k3", tags, st) })
 	}
+	// A hostile publisher on k4, and a connection that never publishes.
+	spawn(func(r *rand.Rand) {
+		for sleepCtx(ctx, time.Duration(r.Intn(500))*time.Millisecond) {
+			hostileOnce(ctx, r, rtmpAddr, "k4", tags, st)
+		}
+	})
+	spawn(func(r *rand.Rand) {
+		for sleepCtx(ctx, time.Duration(r.Intn(1000))*time.Millisecond) {
+			idleOnce(ctx, rtmpAddr, st)
+		}
+	})
 	// Players on every key, joining before, at and after publish.
 	for i := 0; i < 12; i++ {
 		spawn(func(r *rand.Rand) { playerLoop(ctx, r, httpURL, keys, st, &fails) })
@@ -367,6 +382,95 @@ func publishOnce(ctx context.Context, r *rand.Rand, addr, key string, tags []flv
 			}
 		}
 		offset += tags[len(tags)-1].ts + 40
+	}
+}
+
+// hostileOnce publishes the fixture once over a raw connection with its
+// timestamps wrapped, jumped back and forward, and its media mixed with
+// unknown message types, unknown commands and data, aggregates and a bare
+// onMetaData; players must still see every track's timestamps go forward.
+func hostileOnce(ctx context.Context, r *rand.Rand, addr, key string, tags []flvTag, st *tortureStats) {
+	c, err := rtmptest.Dial(addr, 30*time.Second)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	if c.Connect("live") != nil || c.Publish(key) != nil {
+		return
+	}
+	st.hostile.Add(1)
+	end := time.Now().Add(time.Duration(500+r.Intn(3000)) * time.Millisecond)
+	base := []uint32{0, math.MaxUint32 - 2000, 1 << 24, math.MaxInt32 - 1000}[r.Intn(4)]
+	start := time.Now()
+	var shift uint32
+	skip := false
+	for i, tg := range tags {
+		if ctx.Err() != nil || time.Now().After(end) {
+			return
+		}
+		if wait := time.Duration(tg.ts)*time.Millisecond/2 - time.Since(start); wait > 0 && !sleepCtx(ctx, wait) {
+			return
+		}
+		if skip {
+			skip = false
+			continue
+		}
+		if r.Intn(40) == 0 { // the encoder's clock jumps
+			shift += uint32([]int64{-4000, 3 * 3600 * 1000, -3600 * 1000, 700}[r.Intn(4)])
+		}
+		ts := base + shift + tg.ts
+		var err error
+		switch {
+		case tg.typ == flv.TagScript && r.Intn(2) == 0:
+			err = c.Send(rtmptest.TypeData, ts, tg.payload) // bare onMetaData
+		case tg.typ == flv.TagScript:
+			err = c.Send(rtmptest.TypeData, ts, rtmptest.SetDataFrame(tg.payload))
+		case r.Intn(8) == 0 && i+1 < len(tags) && tags[i+1].typ != flv.TagScript:
+			// This tag and the next in one aggregate.
+			next := tags[i+1]
+			skip = true
+			err = c.Send(rtmptest.TypeAggregate, ts, rtmptest.Aggregate(
+				rtmptest.Sub{Type: tg.typ, TS: 1000, Payload: tg.payload},
+				rtmptest.Sub{Type: next.typ, TS: 1000 + next.ts - tg.ts, Payload: next.payload}))
+		default:
+			err = c.Send(tg.typ, ts, tg.payload)
+		}
+		if err == nil && r.Intn(4) == 0 {
+			err = c.Send([]byte{0, 7, 16, 99, 255}[r.Intn(5)], ts, []byte{1, 2, 3})
+		}
+		if err == nil && r.Intn(16) == 0 {
+			err = c.Chunks(func(ch *rtmptest.Chunker) {
+				ch.Msg(3, rtmptest.TypeCommand, 0, 0, rtmptest.Command("noSuchCommand", 0, rtmptest.Args{nil}))
+			})
+		}
+		if err != nil {
+			st.pubRefused.Add(1) // refused (k4 is live already), kicked or shut down
+			return
+		}
+	}
+}
+
+// idleOnce opens a connection that connects and then only sends
+// acknowledgements: the server must cut it at the handshake timeout.
+func idleOnce(ctx context.Context, addr string, st *tortureStats) {
+	c, err := rtmptest.Dial(addr, 30*time.Second)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	if c.Connect("live") != nil {
+		return
+	}
+	for {
+		select {
+		case <-c.Done():
+			st.idleCut.Add(1)
+			return
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+			_ = c.Send(rtmptest.TypeAck, 0, []byte{0, 0, 0, 16})
+		}
 	}
 }
 

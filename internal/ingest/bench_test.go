@@ -12,6 +12,7 @@ import (
 	"github.com/yutopp/go-rtmp/handshake"
 
 	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/rtmptest"
 	"github.com/headwater-media/headwater/internal/stream"
 	st "github.com/headwater-media/headwater/internal/stream/streamtest"
 )
@@ -42,18 +43,18 @@ func BenchmarkIngestTag(b *testing.B) {
 	drained := make(chan struct{})
 	go func() { defer close(drained); _, _ = io.Copy(io.Discard, c) }()
 
-	ch := newRTMPChunker()
-	ch.raw(rtmpPublishPrefix())
-	ch.setChunkSize(4096)
-	ch.msg(6, typeVideo, 0, 1, tagPayload(st.AVCSeqHeader()))
-	ch.msg(6, typeVideo, 0, 1, tagPayload(st.AVCFrame(true, 11000)))
-	if _, err := c.Write(ch.b); err != nil {
+	ch := rtmptest.NewChunker()
+	ch.Raw(rtmpPublishPrefix())
+	ch.SetChunkSize(4096)
+	ch.Msg(6, typeVideo, 0, 1, tagPayload(st.AVCSeqHeader()))
+	ch.Msg(6, typeVideo, 0, 1, tagPayload(st.AVCFrame(true, 11000)))
+	if _, err := c.Write(ch.B); err != nil {
 		b.Fatal(err)
 	}
-	ch.b = ch.b[:0]
+	ch.B = ch.B[:0]
 	frame := tagPayload(st.AVCFrame(false, 11000))
-	ch.msg(6, typeVideo, 40, 1, frame)
-	msg := ch.b
+	ch.Msg(6, typeVideo, 40, 1, frame)
+	msg := ch.B
 	bytesIn := func() uint64 {
 		if ss := reg.Streams(); len(ss) == 1 {
 			return ss[0].BytesIn

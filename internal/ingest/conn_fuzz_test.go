@@ -3,7 +3,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/rtmptest"
 	"github.com/headwater-media/headwater/internal/stream"
 	st "github.com/headwater-media/headwater/internal/stream/streamtest"
 )
@@ -53,93 +53,6 @@ const (
 	fuzzHeapBound = 64 << 20
 )
 
-// rtmpChunker writes RTMP chunks as a client does.
-type rtmpChunker struct {
-	b    []byte
-	size int // the client's chunk size
-}
-
-func newRTMPChunker() *rtmpChunker { return &rtmpChunker{size: 128} }
-
-func rtmpBasicHeader(b []byte, fmtType byte, csid int) []byte {
-	switch {
-	case csid >= 2 && csid <= 63:
-		return append(b, fmtType<<6|byte(csid))
-	case csid >= 64 && csid <= 319:
-		return append(b, fmtType<<6, byte(csid-64))
-	default:
-		v := csid - 64
-		return append(b, fmtType<<6|1, byte(v), byte(v>>8))
-	}
-}
-
-// msg writes a message as a type 0 chunk and type 3 continuation chunks,
-// with the extended timestamp field on every chunk when ts >= 0xffffff.
-func (c *rtmpChunker) msg(csid int, typ byte, ts uint32, msid uint32, p []byte) *rtmpChunker {
-	ext := ts >= 0xffffff
-	t24 := min(ts, 0xffffff)
-	c.b = rtmpBasicHeader(c.b, 0, csid)
-	c.b = append(c.b, byte(t24>>16), byte(t24>>8), byte(t24), byte(len(p)>>16), byte(len(p)>>8), byte(len(p)), typ)
-	c.b = binary.LittleEndian.AppendUint32(c.b, msid)
-	for first := true; first || len(p) > 0; first = false {
-		if !first {
-			c.b = rtmpBasicHeader(c.b, 3, csid)
-		}
-		if ext {
-			c.b = binary.BigEndian.AppendUint32(c.b, ts)
-		}
-		n := min(len(p), c.size)
-		c.b = append(c.b, p[:n]...)
-		p = p[n:]
-	}
-	return c
-}
-
-func (c *rtmpChunker) raw(parts ...[]byte) *rtmpChunker {
-	for _, p := range parts {
-		c.b = append(c.b, p...)
-	}
-	return c
-}
-
-func (c *rtmpChunker) setChunkSize(n uint32) *rtmpChunker {
-	c.msg(2, byte(rtmpmsg.TypeIDSetChunkSize), 0, 0, binary.BigEndian.AppendUint32(nil, n))
-	if n >= 1 && n <= 0x7fffffff {
-		c.size = int(n)
-	}
-	return c
-}
-
-// amfArgs is a command body of arbitrary AMF0 values.
-type amfArgs []any
-
-func (a amfArgs) FromArgs(...any) error                      { return nil }
-func (a amfArgs) ToArgs(rtmpmsg.EncodingType) ([]any, error) { return a, nil }
-
-func rtmpCommand(name string, tx int64, body rtmpmsg.AMFConvertible) []byte {
-	var args, out bytes.Buffer
-	if err := rtmpmsg.EncodeBodyAnyValues(rtmpmsg.NewAMFEncoder(&args, rtmpmsg.EncodingTypeAMF0), body); err != nil {
-		panic(err)
-	}
-	if err := rtmpmsg.NewEncoder(&out).Encode(&rtmpmsg.CommandMessage{
-		CommandName: name, TransactionID: tx, Encoding: rtmpmsg.EncodingTypeAMF0, Body: &args,
-	}); err != nil {
-		panic(err)
-	}
-	return out.Bytes()
-}
-
-// rtmpSetDataFrame is an @setDataFrame data message carrying an FLV script body.
-func rtmpSetDataFrame(script []byte) []byte {
-	var out bytes.Buffer
-	if err := rtmpmsg.NewEncoder(&out).Encode(&rtmpmsg.DataMessage{
-		Name: "@setDataFrame", Encoding: rtmpmsg.EncodingTypeAMF0, Body: bytes.NewReader(script),
-	}); err != nil {
-		panic(err)
-	}
-	return out.Bytes()
-}
-
 func tagPayload(buf []byte) []byte { return buf[flv.TagHeaderSize : len(buf)-flv.PrevTagSizeLen] }
 
 const (
@@ -153,15 +66,15 @@ const (
 // optional commands: connect to app "live", createStream (which makes
 // message stream 1) and publish "fuzz".
 var rtmpPublishPrefix = sync.OnceValue(func() []byte {
-	c := newRTMPChunker()
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("connect", 1, &rtmpmsg.NetConnectionConnect{
+	c := rtmptest.NewChunker()
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("connect", 1, &rtmpmsg.NetConnectionConnect{
 		Command: rtmpmsg.NetConnectionConnectCommand{
 			App: "live", Type: "nonprivate", FlashVer: "FMLE/3.0 (compatible; Lavf61.7.100)", TCURL: "rtmp://127.0.0.1:1935/live",
 		},
 	}))
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("createStream", 2, &rtmpmsg.NetConnectionCreateStream{}))
-	c.msg(4, typeCommand, 0, 1, rtmpCommand("publish", 0, &rtmpmsg.NetStreamPublish{PublishingName: "fuzz", PublishingType: "live"}))
-	return c.b
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("createStream", 2, &rtmpmsg.NetConnectionCreateStream{}))
+	c.Msg(4, typeCommand, 0, 1, rtmptest.Command("publish", 0, &rtmpmsg.NetStreamPublish{PublishingName: "fuzz", PublishingType: "live"}))
+	return c.B
 })
 
 // fuzzListener hands out one connection, then blocks until closed.
@@ -518,18 +431,18 @@ func rtmpFuzzSeeds(tb testing.TB) map[string]struct {
 
 	// A publish with metadata, sequence headers and a few frames; the
 	// client then unpublishes and deletes the stream.
-	c := newRTMPChunker().setChunkSize(4096)
-	c.msg(4, typeData, 0, msid, rtmpSetDataFrame(tagPayload(st.Metadata(true, true))))
-	c.msg(6, typeVideo, 0, msid, tagPayload(st.AVCSeqHeader()))
-	c.msg(4, typeAudio, 0, msid, tagPayload(st.AACSeqHeader()))
-	c.msg(6, typeVideo, 0, msid, tagPayload(st.AVCFrame(true, 300)))
-	c.msg(4, typeAudio, 10, msid, tagPayload(st.AACFrame(40)))
-	c.msg(6, typeVideo, 33, msid, tagPayload(st.AVCFrame(false, 100)))
-	c.msg(4, typeAudio, 33, msid, tagPayload(st.AACFrame(40)))
-	seeds["publish_av"] = seed{fuzzModePublish, bytes.Clone(c.b)}
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("FCUnpublish", 5, amfArgs{nil, "fuzz"}))
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("deleteStream", 6, amfArgs{nil, float64(msid)}))
-	seeds["publish_av_unpublish"] = seed{fuzzModePublish, c.b}
+	c := rtmptest.NewChunker().SetChunkSize(4096)
+	c.Msg(4, typeData, 0, msid, rtmptest.SetDataFrame(tagPayload(st.Metadata(true, true))))
+	c.Msg(6, typeVideo, 0, msid, tagPayload(st.AVCSeqHeader()))
+	c.Msg(4, typeAudio, 0, msid, tagPayload(st.AACSeqHeader()))
+	c.Msg(6, typeVideo, 0, msid, tagPayload(st.AVCFrame(true, 300)))
+	c.Msg(4, typeAudio, 10, msid, tagPayload(st.AACFrame(40)))
+	c.Msg(6, typeVideo, 33, msid, tagPayload(st.AVCFrame(false, 100)))
+	c.Msg(4, typeAudio, 33, msid, tagPayload(st.AACFrame(40)))
+	seeds["publish_av"] = seed{fuzzModePublish, bytes.Clone(c.B)}
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("FCUnpublish", 5, rtmptest.Args{nil, "fuzz"}))
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("deleteStream", 6, rtmptest.Args{nil, float64(msid)}))
+	seeds["publish_av_unpublish"] = seed{fuzzModePublish, c.B}
 
 	// The real ffmpeg capture in internal/flv/testdata as RTMP messages,
 	// in 128-byte chunks with type 0 headers.
@@ -537,7 +450,7 @@ func rtmpFuzzSeeds(tb testing.TB) map[string]struct {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c = newRTMPChunker()
+	c = rtmptest.NewChunker()
 	r := flv.NewReader(bytes.NewReader(raw))
 	if _, err := r.ReadHeader(); err != nil {
 		tb.Fatal(err)
@@ -552,147 +465,147 @@ func rtmpFuzzSeeds(tb testing.TB) map[string]struct {
 		}
 		switch tag.Type {
 		case flv.TagScript:
-			c.msg(4, typeData, tag.Timestamp, msid, rtmpSetDataFrame(tag.Data))
+			c.Msg(4, typeData, tag.Timestamp, msid, rtmptest.SetDataFrame(tag.Data))
 		case flv.TagAudio:
-			c.msg(4, typeAudio, tag.Timestamp, msid, tag.Data)
+			c.Msg(4, typeAudio, tag.Timestamp, msid, tag.Data)
 		case flv.TagVideo:
-			c.msg(6, typeVideo, tag.Timestamp, msid, tag.Data)
+			c.Msg(6, typeVideo, tag.Timestamp, msid, tag.Data)
 		}
 	}
-	seeds["publish_ffmpeg_capture"] = seed{fuzzModePublish, c.b}
+	seeds["publish_ffmpeg_capture"] = seed{fuzzModePublish, c.B}
 
 	// Announced lengths: 16 MiB - 1 (over MaxMessageSize), MaxMessageSize
 	// exactly on several chunk streams (over MaxPartialBytes), and a fmt 1
 	// header that changes the length of a message half received.
-	c = newRTMPChunker().setChunkSize(1 << 16)
-	c.raw([]byte{6, 0, 0, 0, 0xff, 0xff, 0xff, typeVideo, 1, 0, 0, 0}, make([]byte, 64))
-	seeds["huge_length_16MiB"] = seed{fuzzModePublish, c.b}
-	c = newRTMPChunker().setChunkSize(1 << 16)
+	c = rtmptest.NewChunker().SetChunkSize(1 << 16)
+	c.Raw([]byte{6, 0, 0, 0, 0xff, 0xff, 0xff, typeVideo, 1, 0, 0, 0}, make([]byte, 64))
+	seeds["huge_length_16MiB"] = seed{fuzzModePublish, c.B}
+	c = rtmptest.NewChunker().SetChunkSize(1 << 16)
 	for cs := 4; cs < 8; cs++ {
-		c.raw([]byte{byte(cs), 0, 0, 0, 0x40, 0, 0, typeVideo, 1, 0, 0, 0}, make([]byte, 16))
+		c.Raw([]byte{byte(cs), 0, 0, 0, 0x40, 0, 0, typeVideo, 1, 0, 0, 0}, make([]byte, 16))
 	}
-	seeds["partial_messages_over_limit"] = seed{fuzzModePublish, c.b}
-	c = newRTMPChunker()
-	c.raw([]byte{6, 0, 0, 0, 0, 1, 0, typeVideo, 1, 0, 0, 0}, bytes.Repeat([]byte{0x17}, 128))
-	c.raw([]byte{0x46, 0, 0, 0, 0, 0, 8, typeVideo}, bytes.Repeat([]byte{0x27}, 8))
-	seeds["length_shrinks_mid_message"] = seed{fuzzModePublish, c.b}
+	seeds["partial_messages_over_limit"] = seed{fuzzModePublish, c.B}
+	c = rtmptest.NewChunker()
+	c.Raw([]byte{6, 0, 0, 0, 0, 1, 0, typeVideo, 1, 0, 0, 0}, bytes.Repeat([]byte{0x17}, 128))
+	c.Raw([]byte{0x46, 0, 0, 0, 0, 0, 8, typeVideo}, bytes.Repeat([]byte{0x27}, 8))
+	seeds["length_shrinks_mid_message"] = seed{fuzzModePublish, c.B}
 
 	// Extended timestamps: a type 0 header at 0xffffff and above with type 3
 	// continuation chunks (each with the field), a type 3 chunk starting a
 	// new message, and a type 1 header with an extended delta.
-	c = newRTMPChunker()
-	c.msg(6, typeVideo, 0, msid, tagPayload(st.AVCSeqHeader()))
-	c.msg(6, typeVideo, 0xffffff, msid, tagPayload(st.AVCFrame(true, 300)))
-	c.msg(6, typeVideo, 0x1000000, msid, tagPayload(st.AVCFrame(false, 200)))
-	c.raw([]byte{0xc6, 0x01, 0, 0, 0}, tagPayload(st.AVCFrame(false, 200))[:128])
-	c.raw([]byte{0xc6, 0x01, 0, 0, 0}, tagPayload(st.AVCFrame(false, 200))[128:])
-	c.raw([]byte{0x46, 0xff, 0xff, 0xff, 0, 0, 10, typeVideo, 0xff, 0xff, 0xff, 0xff}, tagPayload(st.AVCFrame(false, 10)))
-	c.raw([]byte{0xc6, 0xff, 0xff, 0xff, 0xff}, tagPayload(st.AVCFrame(false, 10)))
-	c.msg(4, typeAudio, 0xfffffffe, msid, tagPayload(st.AACFrame(10)))
-	seeds["extended_timestamps"] = seed{fuzzModePublish, c.b}
+	c = rtmptest.NewChunker()
+	c.Msg(6, typeVideo, 0, msid, tagPayload(st.AVCSeqHeader()))
+	c.Msg(6, typeVideo, 0xffffff, msid, tagPayload(st.AVCFrame(true, 300)))
+	c.Msg(6, typeVideo, 0x1000000, msid, tagPayload(st.AVCFrame(false, 200)))
+	c.Raw([]byte{0xc6, 0x01, 0, 0, 0}, tagPayload(st.AVCFrame(false, 200))[:128])
+	c.Raw([]byte{0xc6, 0x01, 0, 0, 0}, tagPayload(st.AVCFrame(false, 200))[128:])
+	c.Raw([]byte{0x46, 0xff, 0xff, 0xff, 0, 0, 10, typeVideo, 0xff, 0xff, 0xff, 0xff}, tagPayload(st.AVCFrame(false, 10)))
+	c.Raw([]byte{0xc6, 0xff, 0xff, 0xff, 0xff}, tagPayload(st.AVCFrame(false, 10)))
+	c.Msg(4, typeAudio, 0xfffffffe, msid, tagPayload(st.AACFrame(10)))
+	seeds["extended_timestamps"] = seed{fuzzModePublish, c.B}
 
 	// Chunk size changes: to 1 (one byte per chunk), mid-message on
 	// another chunk stream, to the maximum, then 0 and 2^31 (invalid).
-	c = newRTMPChunker().setChunkSize(1)
-	c.msg(4, typeAudio, 0, msid, tagPayload(st.AACSeqHeader()))
-	c.msg(6, typeVideo, 0, msid, tagPayload(st.AVCFrame(true, 8)))
-	c.raw([]byte{6, 0, 0, 0, 0, 0, 20, typeVideo, 1, 0, 0, 0}, []byte{0x27})
-	c.setChunkSize(64)
-	c.raw([]byte{0xc6}, bytes.Repeat([]byte{1}, 19))
-	c.setChunkSize(0x7fffffff)
-	c.msg(6, typeVideo, 40, msid, tagPayload(st.AVCFrame(false, 1000)))
-	c.setChunkSize(0)
-	c.setChunkSize(0x80000000)
-	seeds["chunk_size_changes"] = seed{fuzzModePublish, c.b}
+	c = rtmptest.NewChunker().SetChunkSize(1)
+	c.Msg(4, typeAudio, 0, msid, tagPayload(st.AACSeqHeader()))
+	c.Msg(6, typeVideo, 0, msid, tagPayload(st.AVCFrame(true, 8)))
+	c.Raw([]byte{6, 0, 0, 0, 0, 0, 20, typeVideo, 1, 0, 0, 0}, []byte{0x27})
+	c.SetChunkSize(64)
+	c.Raw([]byte{0xc6}, bytes.Repeat([]byte{1}, 19))
+	c.SetChunkSize(0x7fffffff)
+	c.Msg(6, typeVideo, 40, msid, tagPayload(st.AVCFrame(false, 1000)))
+	c.SetChunkSize(0)
+	c.SetChunkSize(0x80000000)
+	seeds["chunk_size_changes"] = seed{fuzzModePublish, c.B}
 
 	// Zero-length messages: audio, video, data and command on type 0
 	// headers, a type 3 new zero-length message, then real media.
-	c = newRTMPChunker()
-	c.msg(4, typeAudio, 0, msid, nil)
-	c.msg(6, typeVideo, 0, msid, nil)
-	c.raw([]byte{0xc6})
-	c.msg(5, typeData, 0, msid, nil)
-	c.msg(3, typeCommand, 0, 0, nil)
-	c.msg(2, byte(rtmpmsg.TypeIDSetChunkSize), 0, 0, nil)
-	c.msg(6, typeVideo, 1, msid, tagPayload(st.AVCFrame(true, 20)))
-	seeds["zero_length_messages"] = seed{fuzzModePublish, c.b}
+	c = rtmptest.NewChunker()
+	c.Msg(4, typeAudio, 0, msid, nil)
+	c.Msg(6, typeVideo, 0, msid, nil)
+	c.Raw([]byte{0xc6})
+	c.Msg(5, typeData, 0, msid, nil)
+	c.Msg(3, typeCommand, 0, 0, nil)
+	c.Msg(2, byte(rtmpmsg.TypeIDSetChunkSize), 0, 0, nil)
+	c.Msg(6, typeVideo, 1, msid, tagPayload(st.AVCFrame(true, 20)))
+	seeds["zero_length_messages"] = seed{fuzzModePublish, c.B}
 
 	// Protocol control and other message types: abort, ack, window ack
 	// size, peer bandwidth, user control (ping request), AMF3 data and
 	// command, shared objects, aggregate, and reserved type ids.
-	c = newRTMPChunker()
-	c.msg(2, 2, 0, 0, []byte{0, 0, 0, 6})
-	c.msg(2, 3, 0, 0, []byte{0, 0, 0x10, 0})
-	c.msg(2, 5, 0, 0, []byte{0, 0x26, 0x25, 0xa0})
-	c.msg(2, 6, 0, 0, []byte{0, 0x26, 0x25, 0xa0, 2})
-	c.msg(2, 4, 0, 0, []byte{0, 6, 0, 0, 0, 1})
-	c.msg(2, 4, 0, 0, []byte{0, 3, 0, 0, 0, 1, 0, 0, 0x0b, 0xb8})
-	c.msg(4, 15, 0, msid, append([]byte{0}, rtmpSetDataFrame(tagPayload(st.Metadata(true, false)))...))
-	c.msg(3, 17, 0, 0, append([]byte{0}, rtmpCommand("releaseStream", 3, amfArgs{nil, "fuzz"})...))
-	c.msg(3, 16, 0, 0, []byte{0, 1, 'x'})
-	c.msg(3, 19, 0, 0, []byte{0, 1, 'x'})
-	c.msg(6, 22, 0, msid, []byte{9, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0x17, 1, 0, 0, 0, 0, 0, 0, 16})
-	c.msg(6, 7, 0, msid, []byte{1})
-	c.msg(6, 0xff, 0, msid, []byte{1})
-	seeds["control_and_other_types"] = seed{fuzzModePublish, c.b}
+	c = rtmptest.NewChunker()
+	c.Msg(2, 2, 0, 0, []byte{0, 0, 0, 6})
+	c.Msg(2, 3, 0, 0, []byte{0, 0, 0x10, 0})
+	c.Msg(2, 5, 0, 0, []byte{0, 0x26, 0x25, 0xa0})
+	c.Msg(2, 6, 0, 0, []byte{0, 0x26, 0x25, 0xa0, 2})
+	c.Msg(2, 4, 0, 0, []byte{0, 6, 0, 0, 0, 1})
+	c.Msg(2, 4, 0, 0, []byte{0, 3, 0, 0, 0, 1, 0, 0, 0x0b, 0xb8})
+	c.Msg(4, 15, 0, msid, append([]byte{0}, rtmptest.SetDataFrame(tagPayload(st.Metadata(true, false)))...))
+	c.Msg(3, 17, 0, 0, append([]byte{0}, rtmptest.Command("releaseStream", 3, rtmptest.Args{nil, "fuzz"})...))
+	c.Msg(3, 16, 0, 0, []byte{0, 1, 'x'})
+	c.Msg(3, 19, 0, 0, []byte{0, 1, 'x'})
+	c.Msg(6, 22, 0, msid, []byte{9, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0x17, 1, 0, 0, 0, 0, 0, 0, 16})
+	c.Msg(6, 7, 0, msid, []byte{1})
+	c.Msg(6, 0xff, 0, msid, []byte{1})
+	seeds["control_and_other_types"] = seed{fuzzModePublish, c.B}
 
 	// Basic header forms (2 and 3 bytes), chunk streams past
 	// MaxChunkStreams, a type 3 chunk on a chunk stream never seen, and
 	// media on a message stream that does not exist.
-	c = newRTMPChunker()
-	c.msg(64, typeAudio, 0, msid, tagPayload(st.AACSeqHeader()))
-	c.msg(319, typeAudio, 0, msid, tagPayload(st.AACFrame(4)))
-	c.msg(320, typeAudio, 0, msid, tagPayload(st.AACFrame(4)))
-	c.msg(65599, typeAudio, 0, msid, tagPayload(st.AACFrame(4)))
-	c.raw([]byte{0xc0 | 9})
-	c.msg(6, typeVideo, 0, 7, tagPayload(st.AVCFrame(true, 4)))
-	seeds["chunk_stream_ids"] = seed{fuzzModePublish, c.b}
-	c = newRTMPChunker()
+	c = rtmptest.NewChunker()
+	c.Msg(64, typeAudio, 0, msid, tagPayload(st.AACSeqHeader()))
+	c.Msg(319, typeAudio, 0, msid, tagPayload(st.AACFrame(4)))
+	c.Msg(320, typeAudio, 0, msid, tagPayload(st.AACFrame(4)))
+	c.Msg(65599, typeAudio, 0, msid, tagPayload(st.AACFrame(4)))
+	c.Raw([]byte{0xc0 | 9})
+	c.Msg(6, typeVideo, 0, 7, tagPayload(st.AVCFrame(true, 4)))
+	seeds["chunk_stream_ids"] = seed{fuzzModePublish, c.B}
+	c = rtmptest.NewChunker()
 	for cs := 4; cs < 80; cs++ {
-		c.msg(cs, typeAudio, 0, msid, tagPayload(st.AACFrame(4)))
+		c.Msg(cs, typeAudio, 0, msid, tagPayload(st.AACFrame(4)))
 	}
-	seeds["many_chunk_streams"] = seed{fuzzModePublish, c.b}
+	seeds["many_chunk_streams"] = seed{fuzzModePublish, c.B}
 
 	// Commands after the prefix: a second publish, play, bad and odd
 	// arguments, createStream past MaxMessageStreams, a second connect.
-	c = newRTMPChunker()
-	c.msg(4, typeCommand, 0, msid, rtmpCommand("publish", 0, &rtmpmsg.NetStreamPublish{PublishingName: "other", PublishingType: "live"}))
-	c.msg(4, typeCommand, 0, msid, rtmpCommand("play", 0, amfArgs{nil, "fuzz"}))
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("deleteStream", 7, amfArgs{nil, "x"}))
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("FCUnpublish", 8, amfArgs{nil, 1.5}))
+	c = rtmptest.NewChunker()
+	c.Msg(4, typeCommand, 0, msid, rtmptest.Command("publish", 0, &rtmpmsg.NetStreamPublish{PublishingName: "other", PublishingType: "live"}))
+	c.Msg(4, typeCommand, 0, msid, rtmptest.Command("play", 0, rtmptest.Args{nil, "fuzz"}))
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("deleteStream", 7, rtmptest.Args{nil, "x"}))
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("FCUnpublish", 8, rtmptest.Args{nil, 1.5}))
 	for i := 0; i < 18; i++ {
-		c.msg(3, typeCommand, 0, 0, rtmpCommand("createStream", int64(9+i), &rtmpmsg.NetConnectionCreateStream{}))
+		c.Msg(3, typeCommand, 0, 0, rtmptest.Command("createStream", int64(9+i), &rtmpmsg.NetConnectionCreateStream{}))
 	}
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("connect", 1, amfArgs{map[string]any{"app": "live"}}))
-	seeds["commands_after_publish"] = seed{fuzzModePublish, c.b}
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("connect", 1, rtmptest.Args{map[string]any{"app": "live"}}))
+	seeds["commands_after_publish"] = seed{fuzzModePublish, c.B}
 
 	// The client's own session after a handshake: bad app names, a publish
 	// name with a query, publish before createStream, non-string arguments.
-	c = newRTMPChunker()
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("connect", 1, &rtmpmsg.NetConnectionConnect{
+	c = rtmptest.NewChunker()
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("connect", 1, &rtmpmsg.NetConnectionConnect{
 		Command: rtmpmsg.NetConnectionConnectCommand{App: "live", TCURL: "rtmp://h/live"},
 	}))
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("releaseStream", 2, amfArgs{nil, "k?token=x"}))
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("FCPublish", 3, amfArgs{nil, "k?token=x"}))
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("createStream", 4, &rtmpmsg.NetConnectionCreateStream{}))
-	c.msg(8, typeCommand, 0, msid, rtmpCommand("publish", 5, amfArgs{nil, "k?token=x", "live"}))
-	c.msg(6, typeVideo, 0, msid, tagPayload(st.AVCFrame(true, 10)))
-	seeds["session_with_query"] = seed{fuzzModeHandshake, c.b}
-	c = newRTMPChunker()
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("connect", 1, amfArgs{map[string]any{"app": "../etc"}}))
-	seeds["connect_bad_app"] = seed{fuzzModeHandshake, c.b}
-	c = newRTMPChunker()
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("connect", 1, amfArgs{map[string]any{"app": 5.0}}))
-	seeds["connect_app_not_a_string"] = seed{fuzzModeHandshake, c.b}
-	c = newRTMPChunker()
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("connect", 1, amfArgs{map[string]any{"app": "live"}}))
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("createStream", 2, &rtmpmsg.NetConnectionCreateStream{}))
-	c.msg(8, typeCommand, 0, msid, rtmpCommand("publish", 3, amfArgs{nil, 42.0, "live"}))
-	seeds["publish_name_not_a_string"] = seed{fuzzModeHandshake, c.b}
-	c = newRTMPChunker()
-	c.msg(8, typeCommand, 0, msid, rtmpCommand("publish", 3, amfArgs{nil, "fuzz", "live"}))
-	c.msg(6, typeVideo, 0, 0, tagPayload(st.AVCFrame(true, 10)))
-	seeds["publish_before_connect"] = seed{fuzzModeHandshake, c.b}
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("releaseStream", 2, rtmptest.Args{nil, "k?token=x"}))
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("FCPublish", 3, rtmptest.Args{nil, "k?token=x"}))
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("createStream", 4, &rtmpmsg.NetConnectionCreateStream{}))
+	c.Msg(8, typeCommand, 0, msid, rtmptest.Command("publish", 5, rtmptest.Args{nil, "k?token=x", "live"}))
+	c.Msg(6, typeVideo, 0, msid, tagPayload(st.AVCFrame(true, 10)))
+	seeds["session_with_query"] = seed{fuzzModeHandshake, c.B}
+	c = rtmptest.NewChunker()
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("connect", 1, rtmptest.Args{map[string]any{"app": "../etc"}}))
+	seeds["connect_bad_app"] = seed{fuzzModeHandshake, c.B}
+	c = rtmptest.NewChunker()
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("connect", 1, rtmptest.Args{map[string]any{"app": 5.0}}))
+	seeds["connect_app_not_a_string"] = seed{fuzzModeHandshake, c.B}
+	c = rtmptest.NewChunker()
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("connect", 1, rtmptest.Args{map[string]any{"app": "live"}}))
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("createStream", 2, &rtmpmsg.NetConnectionCreateStream{}))
+	c.Msg(8, typeCommand, 0, msid, rtmptest.Command("publish", 3, rtmptest.Args{nil, 42.0, "live"}))
+	seeds["publish_name_not_a_string"] = seed{fuzzModeHandshake, c.B}
+	c = rtmptest.NewChunker()
+	c.Msg(8, typeCommand, 0, msid, rtmptest.Command("publish", 3, rtmptest.Args{nil, "fuzz", "live"}))
+	c.Msg(6, typeVideo, 0, 0, tagPayload(st.AVCFrame(true, 10)))
+	seeds["publish_before_connect"] = seed{fuzzModeHandshake, c.B}
 
 	// Raw: handshakes that go wrong.
 	c0c1 := append([]byte{3}, make([]byte, 1536)...)
@@ -702,12 +615,12 @@ func rtmpFuzzSeeds(tb testing.TB) map[string]struct {
 
 	// Lingering clients: a publisher that goes silent, and one that only
 	// connects.
-	c = newRTMPChunker()
-	c.msg(6, typeVideo, 0, msid, tagPayload(st.AVCFrame(true, 10)))
-	seeds["linger_publisher"] = seed{fuzzModePublish + fuzzModeLinger, c.b}
-	c = newRTMPChunker()
-	c.msg(3, typeCommand, 0, 0, rtmpCommand("connect", 1, amfArgs{map[string]any{"app": "live"}}))
-	seeds["linger_connected"] = seed{fuzzModeLinger, c.b}
+	c = rtmptest.NewChunker()
+	c.Msg(6, typeVideo, 0, msid, tagPayload(st.AVCFrame(true, 10)))
+	seeds["linger_publisher"] = seed{fuzzModePublish + fuzzModeLinger, c.B}
+	c = rtmptest.NewChunker()
+	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("connect", 1, rtmptest.Args{map[string]any{"app": "live"}}))
+	seeds["linger_connected"] = seed{fuzzModeLinger, c.B}
 	seeds["linger_partial_message"] = seed{fuzzModePublish + fuzzModeLinger, []byte{6, 0, 0, 0, 0, 1, 0, typeVideo, 1, 0, 0, 0, 0x17}}
 	return seeds
 }
@@ -758,10 +671,10 @@ func TestRTMPPublishPrefixPublishes(t *testing.T) {
 	}
 	go func() { _, _ = io.Copy(io.Discard, client) }()
 	_, _ = w.Write(rtmpPublishPrefix())
-	c := newRTMPChunker()
-	c.msg(6, typeVideo, 0, 1, tagPayload(st.AVCSeqHeader()))
-	c.msg(6, typeVideo, 0, 1, tagPayload(st.AVCFrame(true, 10)))
-	_, _ = w.Write(c.b)
+	c := rtmptest.NewChunker()
+	c.Msg(6, typeVideo, 0, 1, tagPayload(st.AVCSeqHeader()))
+	c.Msg(6, typeVideo, 0, 1, tagPayload(st.AVCFrame(true, 10)))
+	_, _ = w.Write(c.B)
 
 	key := registry.Key{App: "live", Name: "fuzz"}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {

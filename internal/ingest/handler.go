@@ -28,6 +28,8 @@ type handler struct {
 	app     string
 	encoder string
 	pub     *registry.Publisher
+	stream  *stream.Stream                     // pub's, for its frame count
+	frames  uint64                             // stream.Frames() when media last counted
 	current atomic.Pointer[registry.Publisher] // pub, for kick on other goroutines
 	started time.Time
 	badTags int
@@ -50,7 +52,6 @@ func (h *handler) OnConnect(_ uint32, cmd *rtmpmsg.NetConnectionConnect) error {
 	}
 	h.app = app
 	h.encoder = cmd.Command.FlashVer
-	h.conn.connected.Store(true)
 	h.log.Debug().Str("app", app).Str("tc_url", cmd.Command.TCURL).Str("encoder", h.encoder).Msg("rtmp connect")
 	return nil
 }
@@ -83,6 +84,8 @@ func (h *handler) OnPublish(_ *rtmp.StreamContext, _ uint32, cmd *rtmpmsg.NetStr
 		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
 	}
 	h.pub, h.started = pub, time.Now()
+	h.stream, _ = pub.Stream() // just published: it is there
+	h.frames = h.stream.Frames()
 	h.rate = rateMeter{start: h.started}
 	h.current.Store(pub)
 	h.log = h.log.With().Str("app", key.App).Str("stream", key.Name).Uint64("stream_id", pub.ID()).Logger()
@@ -122,7 +125,6 @@ func (h *handler) media(typ uint8, ts uint32, payload io.Reader) error {
 		return nil // does not count as media for the media timeout
 	}
 	now := time.Now()
-	h.conn.gotMedia(now)
 	if limit := h.srv.maxBitrate.Load(); limit > 0 && h.pub != nil {
 		if bps := h.rate.add(now, n); bps > limit {
 			h.srv.refusedBitrate.Add(1)
@@ -135,7 +137,16 @@ func (h *handler) media(typ uint8, ts uint32, payload io.Reader) error {
 	if _, err := io.ReadFull(lr, buf[flv.TagHeaderSize:flv.TagHeaderSize+n]); err != nil {
 		return err
 	}
-	return h.write(typ, ts, buf)
+	if err := h.write(typ, ts, buf); err != nil || h.pub == nil {
+		return err
+	}
+	// Only coded frames count as media for the media timeout: a publisher
+	// that repeats sequence headers, or sends malformed tags, is cut off.
+	if f := h.stream.Frames(); f != h.frames {
+		h.frames = f
+		h.conn.gotMedia(now)
+	}
+	return nil
 }
 
 func (h *handler) write(typ uint8, ts uint32, buf []byte) error {
@@ -146,12 +157,55 @@ func (h *handler) write(typ uint8, ts uint32, buf []byte) error {
 	if errors.Is(err, stream.ErrBadTag) {
 		// A bad tag is the publisher's problem, not the stream's: skip it.
 		h.badTags++
-		if h.badTags == 1 {
-			h.log.Warn().Err(err).Uint8("type", typ).Msg("skipping malformed tag")
-		}
+		h.log.Warn().Err(err).Uint8("type", typ).Int("bad_tags", h.badTags).Msg("skipping malformed tag")
 		return nil
 	}
 	return err
+}
+
+// onMetaDataName is the AMF0 string "onMetaData", as it starts an FLV
+// script tag.
+const onMetaDataName = "\x02\x00\x0aonMetaData"
+
+// OnUnknownDataMessage takes a bare onMetaData (sent without
+// @setDataFrame, as some encoders do) as metadata, like SRS and nginx-rtmp;
+// any other data message (|RtmpSampleAccess, onTextData, onCuePoint, ...)
+// is ignored and counted.
+func (h *handler) OnUnknownDataMessage(ts uint32, data *rtmpmsg.DataMessage) error {
+	if data.Name != "onMetaData" || h.pub == nil {
+		h.srv.ignored[ignoredData].Add(1)
+		h.log.Info().Str("name", data.Name).Msg("ignored data message")
+		return nil
+	}
+	body, err := io.ReadAll(data.Body) // within rtmp.max_message_size
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, flv.TagSize(len(onMetaDataName)+len(body)))
+	copy(buf[flv.TagHeaderSize+copy(buf[flv.TagHeaderSize:], onMetaDataName):], body)
+	return h.write(flv.TagScript, ts, buf)
+}
+
+// OnUnknownCommandMessage ignores and counts a command headwater does not
+// know (FCSubscribe, _checkbw, ...).
+func (h *handler) OnUnknownCommandMessage(_ uint32, cmd *rtmpmsg.CommandMessage) error {
+	h.srv.ignored[ignoredCommand].Add(1)
+	h.log.Info().Str("command", cmd.CommandName).Msg("ignored command")
+	return nil
+}
+
+// OnUnknownMessage ignores and counts a message of a type headwater does
+// not handle (shared objects, AMF3, types the spec does not define): the
+// RTMP spec lets a receiver skip them, and the chunk stream is intact.
+func (h *handler) OnUnknownMessage(_ uint32, msg rtmpmsg.Message) error {
+	if _, ok := msg.(*rtmpmsg.UnknownMessage); !ok {
+		// A message go-rtmp knows and has nothing to do with in this state
+		// (an acknowledgement, a user control event, media before publish).
+		return nil
+	}
+	h.srv.ignored[ignoredType].Add(1)
+	h.log.Warn().Uint8("type_id", uint8(msg.TypeID())).Msg("ignored message")
+	return nil
 }
 
 func (h *handler) OnFCUnpublish(_ uint32, _ *rtmpmsg.NetStreamFCUnpublish) error {
@@ -180,7 +234,7 @@ func (h *handler) unpublish(reason string) {
 	h.current.Store(nil)
 	h.pub.Release()
 	h.pub = nil
-	h.conn.publishing.Store(false)
+	h.conn.stopPublishing()
 	h.log.Info().Dur("duration", time.Since(h.started)).Uint64("bytes", bytesIn).
 		Uint64("dropped", dropped).Int("bad_tags", h.badTags).Str("reason", reason).Msg("publish stop")
 }

@@ -37,23 +37,33 @@ type logrusHook struct{ log zerolog.Logger }
 
 func (h *logrusHook) Levels() []logrus.Level { return logrus.AllLevels }
 
+// connLogField is the logrus field that carries a connection's own
+// (sampled) zerolog logger to the hook; it is not printed.
+const connLogField = "headwater.conn_log"
+
 func (h *logrusHook) Fire(e *logrus.Entry) error {
+	log := &h.log
+	if l, ok := e.Data[connLogField].(*zerolog.Logger); ok {
+		log = l
+	}
 	var ev *zerolog.Event
 	switch e.Level {
 	case logrus.PanicLevel, logrus.FatalLevel, logrus.ErrorLevel:
-		ev = h.log.Error()
+		ev = log.Error()
 	case logrus.WarnLevel:
-		ev = h.log.Warn()
+		ev = log.Warn()
 	case logrus.InfoLevel:
-		ev = h.log.Debug()
+		ev = log.Debug()
 	default:
-		ev = h.log.Trace()
+		ev = log.Trace()
 	}
 	if ev == nil {
 		return nil
 	}
 	for k, v := range e.Data {
-		ev = ev.Interface(k, v)
+		if k != connLogField {
+			ev = ev.Interface(k, v)
+		}
 	}
 	ev.Msg(e.Message)
 	return nil

@@ -29,11 +29,14 @@ import (
 
 // Config bounds what one RTMP connection may do.
 type Config struct {
-	// HandshakeTimeout covers the RTMP handshake and the connect command.
+	// HandshakeTimeout is how long a connection may take to start
+	// publishing: the RTMP handshake, connect, createStream and publish.
+	// It starts again when a publisher unpublishes and stays connected.
 	HandshakeTimeout time.Duration
 	// ReadTimeout drops a connection that sends nothing for this long.
 	ReadTimeout time.Duration
-	// MediaTimeout drops a publisher that sends no audio or video for this long.
+	// MediaTimeout drops a publisher that sends no coded audio or video
+	// frame for this long.
 	MediaTimeout time.Duration
 	// WriteTimeout bounds every write to the peer.
 	WriteTimeout time.Duration
@@ -85,6 +88,11 @@ type Server struct {
 	refusedPerIP   atomic.Uint64
 	refusedBitrate atomic.Uint64
 
+	logBudget         *lineBudget   // all connections' log lines (logsample.go)
+	suppressedLines   atomic.Uint64 // log lines sampled away
+	handshakeTimeouts atomic.Uint64 // connections closed for not publishing in time
+	ignored           [ignoredKinds]atomic.Uint64
+
 	// maxBitrate is Config.MaxPublishBitrate, replaceable by SetLimits;
 	// each publisher reads it per media message.
 	maxBitrate atomic.Int64
@@ -107,6 +115,7 @@ func NewServer(cfg Config, reg *registry.Registry, log zerolog.Logger) *Server {
 	s := &Server{
 		cfg: cfg, reg: reg, log: log, rtmpLg: newLogrusBridge(log),
 		refSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second},
+		logBudget:  newLineBudget(globalLogBurst, globalLogPeriod),
 		done:       make(chan struct{}), conns: make(map[net.Conn]bool), perIP: make(map[netip.Addr]int),
 		maxConns: cfg.MaxConns, maxPerIP: cfg.MaxConnsPerIP,
 	}
@@ -135,6 +144,45 @@ type Refusals struct {
 // Refusals returns the refusal counts (atomics; safe at any time).
 func (s *Server) Refusals() Refusals {
 	return Refusals{Conns: s.refusedConns.Load(), ConnsPerIP: s.refusedPerIP.Load(), PublishBitrate: s.refusedBitrate.Load()}
+}
+
+// Kinds of ignored messages, as the metric's kind label.
+const (
+	IgnoredType    = "type"    // a message type headwater does not handle (aggregates are split, not ignored)
+	IgnoredData    = "data"    // a data message other than @setDataFrame and onMetaData
+	IgnoredCommand = "command" // a command headwater does not know
+)
+
+const (
+	ignoredType = iota
+	ignoredData
+	ignoredCommand
+	ignoredKinds
+)
+
+// Counts is what the RTMP side counted besides refusals since NewServer.
+type Counts struct {
+	// HandshakeTimeouts counts connections closed because they had not
+	// started to publish within Config.HandshakeTimeout.
+	HandshakeTimeouts uint64
+	// Ignored counts the messages ignored, by IgnoredType, IgnoredData
+	// and IgnoredCommand.
+	Ignored map[string]uint64
+	// SuppressedLogLines counts per-connection log lines sampled away.
+	SuppressedLogLines uint64
+}
+
+// Counts returns the counts (atomics; safe at any time).
+func (s *Server) Counts() Counts {
+	return Counts{
+		HandshakeTimeouts: s.handshakeTimeouts.Load(),
+		Ignored: map[string]uint64{
+			IgnoredType:    s.ignored[ignoredType].Load(),
+			IgnoredData:    s.ignored[ignoredData].Load(),
+			IgnoredCommand: s.ignored[ignoredCommand].Load(),
+		},
+		SuppressedLogLines: s.suppressedLines.Load(),
+	}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -269,20 +317,18 @@ func remoteIP(addr net.Addr) netip.Addr {
 // serveConn runs one connection to its end; it owns c and closes it.
 func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
 	defer s.untrack(c, ip)
-	dc := &deadlineConn{
-		Conn:         c,
-		readTimeout:  s.cfg.ReadTimeout,
-		writeTimeout: s.cfg.WriteTimeout,
-		mediaTimeout: s.cfg.MediaTimeout,
-		handshakeBy:  time.Now().Add(s.cfg.HandshakeTimeout),
-	}
+	dc := newDeadlineConn(c, &s.cfg)
 	remote := c.RemoteAddr().String()
-	h := &handler{srv: s, conn: dc, log: s.log.With().Str("remote", remote).Logger()}
+	// Every line this connection causes, ours and go-rtmp's, goes through
+	// one sampler: a client cannot flood the log.
+	cs := &connSampler{own: newLineBudget(connLogBurst, connLogPeriod), global: s.logBudget, total: &s.suppressedLines}
+	h := &handler{srv: s, conn: dc, log: cs.sampled(s.log.With().Str("remote", remote).Logger())}
+	rtmpLog := cs.sampled(s.log.With().Str("component", "go-rtmp").Str("remote", remote).Logger())
 	srv := rtmp.NewServer(&rtmp.ServerConfig{
 		OnConnect: func(net.Conn) (io.ReadWriteCloser, *rtmp.ConnConfig) {
 			return dc, &rtmp.ConnConfig{
 				Handler:          h,
-				Logger:           s.rtmpLg.WithField("remote", remote),
+				Logger:           s.rtmpLg.WithField(connLogField, &rtmpLog),
 				ReaderBufferSize: 64 << 10,
 				WriterBufferSize: 4 << 10,
 				ControlState: rtmp.StreamControlStateConfig{
@@ -296,16 +342,36 @@ func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
 	})
 	start := time.Now()
 	err := srv.ServeConn(c)
-	ev := s.log.Debug()
+	// The last line of a connection skips its own budget (so that it can
+	// tell how many of its lines were suppressed), not the server's.
+	last := s.log.Sample(globalSampler{s})
+	ev := last.Debug()
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, errHandshakeTimeout):
+		s.handshakeTimeouts.Add(1)
+		ev = last.Info()
 	case errors.Is(err, rtmp.ErrHandshake):
 		// Port scanners and health checks: not worth more than debug.
 	default:
-		ev = s.log.Info()
+		ev = last.Info()
+	}
+	if n := cs.suppressed.Load(); n > 0 {
+		ev = ev.Uint64("suppressed", n)
 	}
 	ev.Str("remote", remote).Dur("duration", time.Since(start)).Int64("bytes_in", dc.bytesIn.Load()).
 		AnErr("error", err).Msg("rtmp connection closed")
+}
+
+// globalSampler lets a line through when the server-wide log budget allows.
+type globalSampler struct{ s *Server }
+
+func (g globalSampler) Sample(zerolog.Level) bool {
+	if g.s.logBudget.take(time.Now().UnixNano()) {
+		return true
+	}
+	g.s.suppressedLines.Add(1)
+	return false
 }
 
 // Shutdown stops accepting, closes every connection (publishers release

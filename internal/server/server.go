@@ -118,9 +118,26 @@ func (s *Server) Start() error {
 		ingest.LimitStreams:           func() uint64 { return s.reg.Refusals().Streams },
 		httpflv.LimitPlayersPerStream: func() uint64 { return s.reg.Refusals().PlayersPerStream },
 	}
+	ignored := func(kind string) func() uint64 { return func() uint64 { return s.rtmp.Counts().Ignored[kind] } }
+	rtmpCounters := []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "headwater_rtmp_handshake_timeouts_total",
+			Help: "RTMP connections closed because they had not started to publish within rtmp.handshake_timeout.",
+		}, func() float64 { return float64(s.rtmp.Counts().HandshakeTimeouts) }),
+		api.NewLabelledCounter("headwater_rtmp_ignored_messages_total",
+			"RTMP messages ignored: of a type headwater does not handle, data messages other than metadata, unknown commands.",
+			"kind", map[string]func() uint64{
+				ingest.IgnoredType: ignored(ingest.IgnoredType), ingest.IgnoredData: ignored(ingest.IgnoredData),
+				ingest.IgnoredCommand: ignored(ingest.IgnoredCommand),
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "headwater_log_lines_suppressed_total",
+			Help: "Log lines caused by RTMP clients that sampling suppressed (a burst per connection and server-wide, then a count).",
+		}, func() float64 { return float64(s.rtmp.Counts().SuppressedLogLines) }),
+	}
 	a := &api.API{
 		Registry: s.reg, Totals: s.totals,
-		Metrics: api.NewMetrics(s.reg, s.totals, refused, api.NewLimitRefusals(refusalCounts), s.hist),
+		Metrics: api.NewMetrics(s.reg, s.totals, append(rtmpCounters, refused, api.NewLimitRefusals(refusalCounts), s.hist)...),
 		Token:   s.cfg.API.Token,
 		Server:  api.ServerInfo{Version: s.version, Started: time.Now(), Refusals: refusalCounts, Limits: apiLimits(s.cfg)},
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,26 +13,9 @@ import (
 	st "github.com/headwater-media/headwater/internal/stream/streamtest"
 )
 
-// frame is one coded frame of an A/V timeline: when it was captured (real
-// ms) and the timestamp the publisher stamps on it.
-type frame struct {
-	track int
-	real  int64
-	raw   uint32
-}
-
-// avTimeline is 30 fps video and 23 ms audio frames for dur ms of real
-// time, interleaved in capture order, stamped by clock.
-func avTimeline(dur int64, clock func(real int64) uint32) []frame {
-	var fs []frame
-	for t := int64(0); t < dur; t += 33 {
-		fs = append(fs, frame{trackVideo, t, clock(t)})
-	}
-	for t := int64(0); t < dur; t += 23 {
-		fs = append(fs, frame{trackAudio, t, clock(t)})
-	}
-	sort.SliceStable(fs, func(i, j int) bool { return fs[i].real < fs[j].real })
-	return fs
+// avTimeline is streamtest.AVTimeline.
+func avTimeline(dur int64, clock func(real int64) uint32) []st.Frame {
+	return st.AVTimeline(dur, clock)
 }
 
 // checkRepaired writes fs into a stream and checks what a player gets:
@@ -41,7 +23,7 @@ func avTimeline(dur int64, clock func(real int64) uint32) []frame {
 // than maxJump; each track's output keeps pace with real time, losing or
 // gaining at most slack ms over the whole timeline; and audio and video stay
 // within slack ms of each other. It returns the stream's repair count.
-func checkRepaired(t *testing.T, fs []frame, slack int64) uint64 {
+func checkRepaired(t *testing.T, fs []st.Frame, slack int64) uint64 {
 	t.Helper()
 	totals := &Totals{}
 	cfg := testConfig()
@@ -57,28 +39,28 @@ func checkRepaired(t *testing.T, fs []frame, slack int64) uint64 {
 		drift [2]int64 // output minus real time at the track's first frame
 		lag   [2]int64 // output minus real time now
 	)
-	for i, f := range fs {
-		var buf []byte
-		if f.track == trackVideo {
-			buf = st.AVCFrame(i == 0 || f.real%990 == 0, 10)
-			write(t, s, flv.TagVideo, f.raw, buf)
+	for _, f := range fs {
+		track := trackAudio
+		if f.Video {
+			track = trackVideo
+			write(t, s, flv.TagVideo, f.TS, st.AVCFrame(f.Key, 10))
 		} else {
-			write(t, s, flv.TagAudio, f.raw, st.AACFrame(4))
+			write(t, s, flv.TagAudio, f.TS, st.AACFrame(4))
 		}
 		tags := drain(t, sub)
 		out := tags[len(tags)-1].Timestamp
-		if seen[f.track] {
-			step := int64(out) - int64(last[f.track])
-			require.Positive(t, step, "track %d at real %d ms: %d after %d (raw %d)", f.track, f.real, out, last[f.track], f.raw)
-			require.LessOrEqual(t, step, maxJump, "track %d at real %d ms jumped %d → %d", f.track, f.real, last[f.track], out)
+		if seen[track] {
+			step := int64(out) - int64(last[track])
+			require.Positive(t, step, "track %d at real %d ms: %d after %d (raw %d)", track, f.Real, out, last[track], f.TS)
+			require.LessOrEqual(t, step, maxJump, "track %d at real %d ms jumped %d → %d", track, f.Real, last[track], out)
 		} else {
-			drift[f.track] = int64(out) - f.real
+			drift[track] = int64(out) - f.Real
 		}
-		seen[f.track], last[f.track] = true, out
-		lag[f.track] = int64(out) - f.real
-		require.InDelta(t, drift[f.track], lag[f.track], float64(slack), "track %d keeps pace with real time (real %d ms)", f.track, f.real)
+		seen[track], last[track] = true, out
+		lag[track] = int64(out) - f.Real
+		require.InDelta(t, drift[track], lag[track], float64(slack), "track %d keeps pace with real time (real %d ms)", track, f.Real)
 		if seen[trackAudio] && seen[trackVideo] {
-			require.InDelta(t, lag[trackVideo], lag[trackAudio], float64(slack), "audio and video in sync at real %d ms", f.real)
+			require.InDelta(t, lag[trackVideo], lag[trackAudio], float64(slack), "audio and video in sync at real %d ms", f.Real)
 		}
 	}
 	require.Equal(t, s.TimestampRepairs(), totals.TimestampRepairs.Load())
@@ -143,10 +125,10 @@ func TestTimestampRepairOutOfOrderAudio(t *testing.T) {
 	fs := avTimeline(10000, func(r int64) uint32 { return uint32(r) })
 	swaps := 0
 	for i := 0; i+1 < len(fs); i++ {
-		if fs[i].track == trackAudio && i%17 == 0 {
+		if !fs[i].Video && i%17 == 0 {
 			for j := i + 1; j < len(fs); j++ {
-				if fs[j].track == trackAudio {
-					fs[i].raw, fs[j].raw = fs[j].raw, fs[i].raw
+				if !fs[j].Video {
+					fs[i].TS, fs[j].TS = fs[j].TS, fs[i].TS
 					swaps++
 					break
 				}

@@ -132,7 +132,9 @@ func (s *Stream) BytesIn() uint64 { return s.bytesIn.Load() }
 func (s *Stream) FramesDropped() uint64 { return s.framesDropped.Load() }
 
 // Frames returns the coded audio and video frames accepted so far:
-// sequence headers, metadata and malformed tags do not count.
+// sequence headers, metadata, malformed tags, video commands and frames
+// with no media bytes do not count. A codec the parser does not know
+// counts.
 func (s *Stream) Frames() uint64 { return s.frames.Load() }
 
 // TimestampRepairs returns how many frames' timestamps were repaired (a
@@ -160,8 +162,8 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 	n := len(data) - flv.TagSize(0)
 	payload := data[flv.TagHeaderSize : flv.TagHeaderSize+n]
 	var (
-		track            = -1
-		keyframe, header bool
+		track                   = -1
+		keyframe, header, coded bool // coded: a frame with media in it (Frames)
 	)
 	switch typ {
 	case flv.TagVideo:
@@ -175,6 +177,7 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 		track = trackVideo
 		keyframe = err == nil && vi.Keyframe && !vi.SequenceHeader && !vi.EndOfSequence
 		header = err == nil && vi.SequenceHeader
+		coded = err != nil || (!header && !vi.EndOfSequence && vi.FrameType != flv.FrameCommand && len(vi.Data) > 0)
 	case flv.TagAudio:
 		ai, err := flv.ParseAudio(payload)
 		if err != nil && !errors.Is(err, flv.ErrUnsupported) {
@@ -182,6 +185,7 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 		}
 		track = trackAudio
 		header = err == nil && ai.SequenceHeader
+		coded = err != nil || (!header && len(ai.Data) > 0)
 	case flv.TagScript:
 		header = true
 	default:
@@ -217,7 +221,9 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 		s.audioSeq = tag
 	default:
 		s.mediaTags++
-		s.frames.Add(1)
+		if coded {
+			s.frames.Add(1)
+		}
 		s.cacheLocked(tag)
 	}
 
@@ -241,9 +247,9 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 
 // timestampLocked returns the timestamp players get for a tag stamped ts
 // (see trackClock). Only coded frames move a track's clock; its headers
-// take its current time (or the stream's, before its first frame), as does
-// metadata, so that an encoder that stamps its headers 0 and its frames
-// hours later (ffmpeg -output_ts_offset) is not taken for a jump.
+// take its current time (the stream's, or 0 before the first frame), as
+// does metadata, so that an encoder that stamps its headers 0 and its
+// frames hours later (ffmpeg -output_ts_offset) is not taken for a jump.
 func (s *Stream) timestampLocked(track int, header bool, ts uint32) uint32 {
 	if track >= 0 && !header {
 		out, repaired := s.clock[track].repair(ts, &s.clock[1-track], s.maxJump)
@@ -269,10 +275,8 @@ func (s *Stream) timestampLocked(track int, header bool, ts uint32) uint32 {
 		return a.lastOut
 	case v.started:
 		return v.lastOut
-	case ts >= 1<<31:
-		return 0 // the first frame will start the timeline at 0 (trackClock.repair)
 	}
-	return ts
+	return 0 // before the first frame: the start of any timeline
 }
 
 // tagSlab is how many media Tags Stream.Write allocates at once.

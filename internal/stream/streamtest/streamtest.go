@@ -56,3 +56,32 @@ func Metadata(audio, video bool) []byte {
 	p = append(p, 0, 0, 0x09)
 	return Buf(p)
 }
+
+// Payload strips a tag buffer down to its payload (the RTMP message body).
+func Payload(buf []byte) []byte { return buf[flv.TagHeaderSize : len(buf)-flv.PrevTagSizeLen] }
+
+// Frame is one coded frame of a synthetic A/V timeline.
+type Frame struct {
+	Video bool
+	Key   bool   // a video keyframe
+	Real  int64  // when it was captured, ms of real time
+	TS    uint32 // the timestamp the publisher stamps on it
+}
+
+// AVTimeline is 30 fps video (a keyframe a second) and audio frames every
+// 23 ms for dur ms of real time, in capture order (video first at equal
+// times), stamped by clock.
+func AVTimeline(dur int64, clock func(real int64) uint32) []Frame {
+	var fs []Frame
+	v, a := int64(0), int64(0)
+	for v < dur || a < dur {
+		if v <= a && v < dur || a >= dur {
+			fs = append(fs, Frame{Video: true, Key: v%990 == 0, Real: v, TS: clock(v)})
+			v += 33
+			continue
+		}
+		fs = append(fs, Frame{Real: a, TS: clock(a)})
+		a += 23
+	}
+	return fs
+}
