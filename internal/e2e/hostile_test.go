@@ -377,7 +377,7 @@ func TestConnectionsThatNeverPublishAreClosed(t *testing.T) {
 				case <-c.Done():
 				default:
 					open++
-					_ = c.Send(rtmptest.TypeAck, 0, []byte{0, 0, 0, 16}) // control messages do not extend the timeout
+					_ = c.Control(rtmptest.TypeAck, []byte{0, 0, 0, 16}) // control messages do not extend the timeout
 				}
 			}
 		}

@@ -469,7 +469,7 @@ func idleOnce(ctx context.Context, addr string, st *tortureStats) {
 		case <-ctx.Done():
 			return
 		case <-time.After(500 * time.Millisecond):
-			_ = c.Send(rtmptest.TypeAck, 0, []byte{0, 0, 0, 16})
+			_ = c.Control(rtmptest.TypeAck, []byte{0, 0, 0, 16})
 		}
 	}
 }

@@ -241,3 +241,9 @@ func (c *Conn) Send(typ byte, ts uint32, payload []byte) error {
 	}
 	return c.Chunks(func(ch *Chunker) { ch.Msg(csid, typ, ts, StreamID, payload) })
 }
+
+// Control sends a protocol control message (an acknowledgement, a window
+// size) on chunk stream 2, message stream 0.
+func (c *Conn) Control(typ byte, payload []byte) error {
+	return c.Chunks(func(ch *Chunker) { ch.Msg(2, typ, 0, 0, payload) })
+}
