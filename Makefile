@@ -66,19 +66,21 @@ BENCH_DURATION := $(if $(filter command line environment,$(origin DURATION)),$(D
 bench-compare:
 	PLAYERS=$(PLAYERS) DURATION=$(BENCH_DURATION) ROUNDS=$(ROUNDS) SIZE=$(SIZE) BITRATE=$(BITRATE) scripts/bench-compare.sh
 
-## web-vendor: re-vendors mpegts.js from the npm registry into
-## internal/web/static/vendor/mpegts.js/: the version pinned in
-## scripts/vendor-mpegts.sh, or MPEGTS_VERSION=x.y.z.
-MPEGTS_VERSION ?=
+## web-vendor: re-vendors the web UI's libraries (mpegts.js, uPlot) from
+## the npm registry into internal/web/static/vendor/, at the versions
+## pinned in scripts/vendor-web.sh.
 web-vendor:
-	scripts/vendor-mpegts.sh $(MPEGTS_VERSION)
+	scripts/vendor-web.sh mpegts.js
+	scripts/vendor-web.sh uplot
 
-## web-screenshot: runs the browser test and keeps its dashboard screenshot
-## as docs/img/dashboard.png (the README's).
+## web-screenshot: runs the charts browser test (a real ffmpeg stream and
+## player) and keeps its screenshots of the dashboard and the stream page
+## as docs/img/dashboard.png and docs/img/stream.png (the README's).
 web-screenshot: deps
 	@mkdir -p docs/img
-	HW_ARTIFACTS=$(CURDIR)/bin/artifacts $(GO) test -count=1 -run '^TestBrowserDashboardAndPlayer$$' ./internal/e2e/
+	HW_ARTIFACTS=$(CURDIR)/bin/artifacts $(GO) test -count=1 -run '^TestBrowserChartsAndStreamPage$$' ./internal/e2e/
 	cp bin/artifacts/dashboard.png docs/img/dashboard.png
+	cp bin/artifacts/stream.png docs/img/stream.png
 
 ## test-short: unit tests only (no ffmpeg needed).
 test-short:

@@ -31,6 +31,8 @@ type API struct {
 	Token string
 	// Server describes the process for GET /api/v1/server.
 	Server ServerInfo
+	// Events serves GET /api/v1/events (not behind Token); nil: 404.
+	Events *Events
 
 	// token and limits, once set by SetToken and SetLimits (SIGHUP),
 	// replace Token and Server.Limits; nil until then.
@@ -93,6 +95,11 @@ func (a *API) Routes(r chi.Router) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{}))
+	if a.Events != nil {
+		// Public like /metrics (what it says is what /metrics says), and
+		// an EventSource cannot send an Authorization header anyway.
+		r.Method(http.MethodGet, "/api/v1/events", a.Events)
+	}
 	r.Route("/api/v1", func(r chi.Router) {
 		// The token check runs first, for unknown paths too: without the
 		// token nothing about the API's shape is revealed.

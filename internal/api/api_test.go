@@ -192,7 +192,7 @@ func TestListStreams(t *testing.T) {
 	require.Equal(t, "FMLE/3.0", pub["encoder"])
 	require.Equal(t, a["id"], pub["id"])
 	require.Contains(t, pub, "started_at")
-	require.Equal(t, map[string]any{"codec": "h264", "profile": "High", "level": "3.1", "width": 0.0, "height": 0.0, "fps": 0.0}, a["video"],
+	require.Equal(t, map[string]any{"codec": "h264", "profile": "High", "level": "3.1", "width": 0.0, "height": 0.0, "fps": 0.0, "gop_frames": 0.0, "keyframe_interval_ms": 0.0}, a["video"],
 		"streamtest's minimal record has no SPS: no size")
 	require.Equal(t, map[string]any{"codec": "aac", "profile": "LC", "sample_rate": 44100.0, "channels": 2.0}, a["audio"])
 	require.Equal(t, 300.0, a["bytes_out"], "the two players' bytes")

@@ -37,6 +37,10 @@ type videoJSON struct {
 	Width   int     `json:"width"`
 	Height  int     `json:"height"`
 	FPS     float64 `json:"fps"`
+	// GOPFrames and KeyframeIntervalMS are the last complete GOP's length
+	// in frames and time, as measured; 0 before the second keyframe.
+	GOPFrames          int   `json:"gop_frames"`
+	KeyframeIntervalMS int64 `json:"keyframe_interval_ms"`
 }
 
 type audioJSON struct {
@@ -88,7 +92,8 @@ func newStreamJSON(s registry.StreamInfo, now time.Time) streamJSON {
 	}
 	if v := s.Media.Video; v != nil {
 		out.Video = &videoJSON{Codec: v.Codec, Profile: v.Profile, Level: v.Level,
-			Width: v.Width, Height: v.Height, FPS: math.Round(v.FPS*100) / 100}
+			Width: v.Width, Height: v.Height, FPS: math.Round(v.FPS*100) / 100,
+			GOPFrames: v.GOPFrames, KeyframeIntervalMS: v.KeyframeInterval}
 	}
 	if a := s.Media.Audio; a != nil {
 		out.Audio = &audioJSON{Codec: a.Codec, Profile: a.Profile, SampleRate: a.SampleRate, Channels: a.Channels}
@@ -97,10 +102,12 @@ func newStreamJSON(s registry.StreamInfo, now time.Time) streamJSON {
 }
 
 type playerJSON struct {
-	ID              uint64    `json:"id"`
-	App             string    `json:"app"`
-	Stream          string    `json:"stream"`
-	StreamID        uint64    `json:"stream_id"`
+	ID       uint64 `json:"id"`
+	App      string `json:"app"`
+	Stream   string `json:"stream"`
+	StreamID uint64 `json:"stream_id"`
+	// Protocol is how the player plays: "http-flv".
+	Protocol        string    `json:"protocol"`
 	Remote          string    `json:"remote"`
 	UserAgent       string    `json:"user_agent"`
 	StartedAt       time.Time `json:"started_at"`
@@ -117,7 +124,7 @@ type playerJSON struct {
 
 func newPlayerJSON(p registry.PlayerStats, now time.Time) playerJSON {
 	out := playerJSON{
-		ID: p.ID, App: p.Key.App, Stream: p.Key.Name, StreamID: p.StreamID,
+		ID: p.ID, App: p.Key.App, Stream: p.Key.Name, StreamID: p.StreamID, Protocol: "http-flv",
 		Remote: p.Remote, UserAgent: p.UserAgent, StartedAt: p.Started,
 		DurationSeconds: now.Sub(p.Started).Seconds(), BytesSent: p.BytesSent,
 		QueueDepth: p.QueueTags, QueueBytes: p.QueueBytes, FramesDropped: p.Dropped,

@@ -53,8 +53,8 @@ func TestBrowserDashboardAndPlayer(t *testing.T) {
 	waitAPIStream(t, base, app, name, true, pub)
 	row := fmt.Sprintf(`tr[data-stream=%q]`, app+"/"+name)
 	tab.wait(t, "the dashboard lists the stream", 10*time.Second,
-		fmt.Sprintf(`!!document.querySelector('%s a') && document.getElementById('empty').hidden`, row))
-	href := tab.eval(t, fmt.Sprintf(`document.querySelector('%s a').getAttribute('href')`, row))
+		fmt.Sprintf(`!!document.querySelector('%s a.play') && document.getElementById('empty').hidden`, row))
+	href := tab.eval(t, fmt.Sprintf(`document.querySelector('%s a.play').getAttribute('href')`, row))
 	require.Equal(t, "/play/"+app+"/"+name, href)
 	// Debian's Chromium decodes H.264 and AAC (through its ffmpeg); a
 	// build without them fails here rather than with a silent <video>.
@@ -67,7 +67,7 @@ func TestBrowserDashboardAndPlayer(t *testing.T) {
 
 	// Follow the link (clicked from JavaScript: one atomic step, though the
 	// table refreshes); the player plays within 20 s.
-	tab.eval(t, fmt.Sprintf(`document.querySelector('%s a').click(), 'clicked'`, row))
+	tab.eval(t, fmt.Sprintf(`document.querySelector('%s a.play').click(), 'clicked'`, row))
 	tab.wait(t, "the link opens the player page", 5*time.Second,
 		fmt.Sprintf(`location.pathname === '/play/%s/%s' && !!window.headwaterPlayer`, app, name))
 	playStart := time.Now()
@@ -84,7 +84,7 @@ func TestBrowserDashboardAndPlayer(t *testing.T) {
 	dash.wait(t, "the dashboard shows one player and an input bitrate", 10*time.Second, fmt.Sprintf(
 		`(() => { const r = document.querySelector('%s'); return !!r &&
 			r.querySelector('.players').textContent === '1' && /bit\/s$/.test(r.querySelector('.bitrate').textContent); })()`, row))
-	dash.screenshot(t, filepath.Join(artifacts, "dashboard.png"))
+	dash.screenshot(t, filepath.Join(artifacts, "dashboard-table.png"))
 
 	// Reconnect: the publisher dies and comes back; the page plays again.
 	sessions := tab.evalInt(t, `window.headwaterPlayer.sessions`)

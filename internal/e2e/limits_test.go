@@ -72,7 +72,7 @@ func parseRefusals(t *testing.T, body string) map[string]float64 {
 // allZeroBut is the refusal map with every limit 0 except those given.
 func allZeroBut(kv map[string]float64) map[string]float64 {
 	out := map[string]float64{"http_conns": 0, "http_conns_per_ip": 0, "rtmp_conns": 0, "rtmp_conns_per_ip": 0,
-		"streams": 0, "players_per_stream": 0, "publish_bitrate": 0}
+		"streams": 0, "players_per_stream": 0, "publish_bitrate": 0, "event_clients": 0}
 	for k, v := range kv {
 		out[k] = v
 	}

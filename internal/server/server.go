@@ -135,8 +135,17 @@ func (s *Server) Start() error {
 			Help: "Log lines caused by RTMP clients that sampling suppressed (a burst per connection and server-wide, then a count).",
 		}, func() float64 { return float64(s.rtmp.Counts().SuppressedLogLines) }),
 	}
+	events := &api.Events{Registry: s.reg, Totals: s.totals, Refusals: refusalCounts, Started: time.Now()}
+	refusalCounts[api.LimitEventClients] = func() uint64 { _, refused, _ := events.Counts(); return refused }
+	rtmpCounters = append(rtmpCounters,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "headwater_event_clients", Help: "Open GET /api/v1/events connections (the dashboard's).",
+		}, func() float64 { open, _, _ := events.Counts(); return float64(open) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "headwater_event_clients_dropped_total", Help: "GET /api/v1/events clients dropped for not reading a snapshot within 5 s.",
+		}, func() float64 { _, _, dropped := events.Counts(); return float64(dropped) }))
 	a := &api.API{
-		Registry: s.reg, Totals: s.totals,
+		Registry: s.reg, Totals: s.totals, Events: events,
 		Metrics: api.NewMetrics(s.reg, s.totals, append(rtmpCounters, refused, api.NewLimitRefusals(refusalCounts), s.hist)...),
 		Token:   s.cfg.API.Token,
 		Server:  api.ServerInfo{Version: s.version, Started: time.Now(), Refusals: refusalCounts, Limits: apiLimits(s.cfg)},
@@ -170,6 +179,7 @@ func (s *Server) Start() error {
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 		ErrorLog:          log.New(zerologWriter{s.log.With().Str("component", "http").Logger()}, "", 0),
 	}
+	s.http.RegisterOnShutdown(events.Close) // event streams never go idle by themselves
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()

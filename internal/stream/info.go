@@ -39,6 +39,11 @@ type VideoInfo struct {
 	// FPS is measured from the timestamps of the last frames (up to 32);
 	// before two frames, onMetaData's framerate; 0 when unknown.
 	FPS float64
+	// GOPFrames is the number of video frames of the last complete GOP
+	// (keyframe to keyframe), and KeyframeInterval the time between its
+	// two keyframes in ms, as measured; 0 before the second keyframe.
+	GOPFrames        int
+	KeyframeInterval int64
 }
 
 // AudioInfo describes the audio track.
@@ -70,6 +75,11 @@ type mediaState struct {
 	frameTS [fpsFrames]uint32 // ring of video frame timestamps
 	frames  int               // video frames seen (ring index)
 
+	keyTS        uint32 // timestamp of the last keyframe
+	keyFrame     int    // frames when it came; 0: none yet
+	gopFrames    int    // the last complete GOP, as VideoInfo reports it
+	keyframeIval int64
+
 	rate rateMeter
 }
 
@@ -93,6 +103,12 @@ func (m *mediaState) noteLocked(tag *Tag, payload []byte, now time.Time) {
 		}
 	case flv.TagVideo:
 		if !tag.Header && !endOfSequence(payload) {
+			if tag.Keyframe {
+				if m.keyFrame > 0 {
+					m.gopFrames, m.keyframeIval = m.frames+1-m.keyFrame, int64(tag.Timestamp-m.keyTS)
+				}
+				m.keyTS, m.keyFrame = tag.Timestamp, m.frames+1
+			}
 			m.frameTS[m.frames%fpsFrames] = tag.Timestamp
 			m.frames++
 		}
@@ -218,6 +234,7 @@ func (m *mediaState) infoLocked(now time.Time, ready bool) MediaInfo {
 			v.Width, v.Height = m.meta.width, m.meta.height
 		}
 		v.FPS = m.fps()
+		v.GOPFrames, v.KeyframeInterval = m.gopFrames, m.keyframeIval
 		info.Video = &v
 	}
 	if m.audio || (!m.video && m.meta.hasAudio) {

@@ -98,6 +98,8 @@ func TestInfoFrameRateAndReady(t *testing.T) {
 	info := s.Info()
 	require.True(t, info.Ready)
 	require.Equal(t, 25.0, info.Video.FPS, "measured: one frame every 40 ms")
+	require.Equal(t, 25, info.Video.GOPFrames, "a keyframe every 25 frames")
+	require.Equal(t, int64(1000), info.Video.KeyframeInterval)
 	require.Nil(t, info.Audio)
 
 	// 30000/1001 in FLV's milliseconds.

@@ -1,7 +1,8 @@
 // Package web serves the browser UI from files embedded in the binary: a
-// dashboard of live streams at /, a player page at /play/{app}/{stream}
-// (mpegts.js over HTTP-FLV), and their scripts, styles and the vendored
-// mpegts.js under /static/. Nothing is loaded from anywhere but this
+// dashboard of live streams with server charts at /, a stream page at
+// /streams/{app}/{stream} (player, details, charts, players, kicks), a
+// player page at /play/{app}/{stream} (mpegts.js over HTTP-FLV), and their
+// scripts, styles and the vendored mpegts.js and uPlot under /static/. Nothing is loaded from anywhere but this
 // server, and every response carries a Content-Security-Policy that says so.
 //
 // # Routing next to HTTP-FLV
@@ -10,8 +11,9 @@
 // ending in ".flv". The UI never claims such a path, whatever the app is
 // called:
 //   - / has no segment;
-//   - /play/{app}/{stream} has three (so /play/x.flv is the stream x of an
-//     app called "play", as for any other app);
+//   - /play/{app}/{stream} and /streams/{app}/{stream} have three (so
+//     /play/x.flv is the stream x of an app called "play", as for any
+//     other app);
 //   - each file under /static/ is routed by its exact path, with no
 //     catch-all, and no embedded file name ends in ".flv" (a test checks),
 //     so /static/x.flv and /static/anything-else fall through to the
@@ -102,7 +104,7 @@ func setSecurityHeaders(h http.Header) {
 // in tests start many times).
 var site = sync.OnceValue(func() map[string]asset {
 	m := map[string]asset{}
-	for _, name := range append([]string{"pages/index.html", "pages/play.html"}, StaticFiles()...) {
+	for _, name := range append([]string{"pages/index.html", "pages/play.html", "pages/stream.html"}, StaticFiles()...) {
 		m[name] = newAsset(name)
 	}
 	return m
@@ -118,17 +120,20 @@ func Routes(r chi.Router) {
 		r.Method(http.MethodHead, pattern, h)
 	}
 	handle("/", assets["pages/index.html"])
-	play := assets["pages/play.html"]
-	handle("/play/{app}/{stream}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// A stream that is not live yet still gets the page: it waits and
-		// retries. A name that can never be live does not.
-		if _, err := registry.NewKey(chi.URLParam(r, "app"), chi.URLParam(r, "stream")); err != nil {
-			setSecurityHeaders(w.Header())
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		play.ServeHTTP(w, r)
-	}))
+	// A stream that is not live yet still gets its pages: they wait and
+	// retry. A name that can never be live does not.
+	streamPage := func(page asset) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := registry.NewKey(chi.URLParam(r, "app"), chi.URLParam(r, "stream")); err != nil {
+				setSecurityHeaders(w.Header())
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			page.ServeHTTP(w, r)
+		})
+	}
+	handle("/play/{app}/{stream}", streamPage(assets["pages/play.html"]))
+	handle("/streams/{app}/{stream}", streamPage(assets["pages/stream.html"]))
 	for _, name := range StaticFiles() {
 		handle("/"+name, assets[name])
 	}

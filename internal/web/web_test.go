@@ -159,19 +159,26 @@ func TestPagesReferenceOnlyEmbeddedFiles(t *testing.T) {
 	}
 }
 
-// The vendored mpegts.js is the file scripts/vendor-mpegts.sh recorded.
-func TestVendoredMpegtsMatchesREADME(t *testing.T) {
-	dir := "static/vendor/mpegts.js"
-	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
-	require.NoError(t, err)
-	m := regexp.MustCompile(`(?m)^sha256 ([0-9a-f]{64})  mpegts\.js$`).FindSubmatch(readme)
-	require.NotNil(t, m, "README.md has no sha256 line; run make web-vendor")
-	b, err := os.ReadFile(filepath.Join(dir, "mpegts.js"))
-	require.NoError(t, err)
-	sum := sha256.Sum256(b)
-	assert.Equal(t, string(m[1]), hex.EncodeToString(sum[:]), "mpegts.js was changed by hand; run make web-vendor")
-	for _, f := range []string{"LICENSE", "mpegts.js.LICENSE.txt"} {
-		_, err := os.Stat(filepath.Join(dir, f))
-		assert.NoError(t, err, "licence file %s must ship with mpegts.js", f)
+// The vendored libraries are the files scripts/vendor-web.sh recorded.
+func TestVendoredLibrariesMatchTheirREADME(t *testing.T) {
+	for _, lib := range []struct {
+		dir, main string
+		licences  []string
+	}{
+		{"static/vendor/mpegts.js", "mpegts.js", []string{"LICENSE", "mpegts.js.LICENSE.txt"}},
+		{"static/vendor/uplot", "uPlot.iife.min.js", []string{"LICENSE"}},
+	} {
+		readme, err := os.ReadFile(filepath.Join(lib.dir, "README.md"))
+		require.NoError(t, err)
+		m := regexp.MustCompile(`(?m)^sha256 ([0-9a-f]{64})  ` + regexp.QuoteMeta(lib.main) + `$`).FindSubmatch(readme)
+		require.NotNil(t, m, "%s/README.md has no sha256 line; run make web-vendor", lib.dir)
+		b, err := os.ReadFile(filepath.Join(lib.dir, lib.main))
+		require.NoError(t, err)
+		sum := sha256.Sum256(b)
+		assert.Equal(t, string(m[1]), hex.EncodeToString(sum[:]), "%s was changed by hand; run make web-vendor", lib.main)
+		for _, f := range lib.licences {
+			_, err := os.Stat(filepath.Join(lib.dir, f))
+			assert.NoError(t, err, "licence file %s must ship with %s", f, lib.main)
+		}
 	}
 }

@@ -14,8 +14,9 @@
   // What the page is doing, for people (the badge) and for tests.
   const status = (window.headwaterPlayer = { key: '', url: '', state: 'starting', reconnects: 0, sessions: 0 });
 
-  // /play/{app}/{stream}: the server only serves this page for valid names.
-  const m = /^\/play\/([^/]+)\/([^/]+)$/.exec(location.pathname);
+  // /play/{app}/{stream} or the stream page /streams/{app}/{stream}: the
+  // server only serves them for valid names.
+  const m = /^\/(?:play|streams)\/([^/]+)\/([^/]+)$/.exec(location.pathname);
   if (!m) return fatal('not a player URL: ' + location.pathname);
   const app = decodeURIComponent(m[1]);
   const name = decodeURIComponent(m[2]);
