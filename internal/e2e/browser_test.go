@@ -86,6 +86,14 @@ func TestBrowserDashboardAndPlayer(t *testing.T) {
 			r.querySelector('.players').textContent === '1' && /bit\/s$/.test(r.querySelector('.bitrate').textContent); })()`, row))
 	dash.screenshot(t, filepath.Join(artifacts, "dashboard-table.png"))
 
+	// Without api.token the stream page is an admin page at once: no token
+	// form, the players (this test's page among them) with kick buttons.
+	page := b.tab(t, "stream-open")
+	require.NoError(t, chromedp.Do(page.ctx, chromedp.Navigate(base+"/streams/"+app+"/"+name)))
+	page.wait(t, "the open API's stream page lists players with kick buttons", 15*time.Second,
+		`headwaterStream.admin && document.getElementById('token-form').hidden && !!document.querySelector('#players button.kick') && !document.getElementById('kick-publisher').hidden`)
+	page.close()
+
 	// Reconnect: the publisher dies and comes back; the page plays again.
 	sessions := tab.evalInt(t, `window.headwaterPlayer.sessions`)
 	pub.kill()
