@@ -241,7 +241,7 @@ func TestAPIStreamDetailsPlayersAndMetricsOfALiveStream(t *testing.T) {
 
 	// Kick one player: exactly that one ends, the others go on.
 	kicked := players[1]
-	code, body = apiDo(t, http.MethodDelete, fmt.Sprintf("%s/players/%d", api, agents[kicked.ua]), "")
+	code, _ = apiDo(t, http.MethodDelete, fmt.Sprintf("%s/players/%d", api, agents[kicked.ua]), "")
 	require.Equal(t, http.StatusUnauthorized, code, "no kick without the token")
 	code, body = apiDo(t, http.MethodDelete, fmt.Sprintf("%s/players/%d", api, agents[kicked.ua]), e2eToken)
 	require.Equal(t, http.StatusNoContent, code, body)

@@ -38,6 +38,7 @@ func TestAPIAndMetricsReflectALiveStream(t *testing.T) {
 	s := startServer(t, nil)
 	code, body := getBody(t, s.httpURL+"/healthz")
 	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "ok\n", body)
 	code, body = getBody(t, s.httpURL+"/metrics")
 	require.Equal(t, http.StatusOK, code)
 	require.Zero(t, metric(t, body, "headwater_streams"))

@@ -79,7 +79,6 @@ func ResetPeak(pid int) error {
 
 // procWindow accumulates samples of one process over the measured window.
 type procWindow struct {
-	pid         int
 	first, last ProcSample
 	peakKiB     int64
 	samples     int
