@@ -68,50 +68,32 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
-)
 
-// options are the command-line flags.
-type options struct {
-	bin        string
-	ffmpeg     string
-	duration   time.Duration
-	interval   time.Duration
-	warmup     time.Duration
-	publishers int
-	players    int
-	out        string
-	seed       uint64
-	args       []string // as given, for the summary
-}
+	"github.com/headwater-media/headwater/internal/soak"
+)
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
-// defaultWarmup is 2 minutes, or 20% of the duration when that is shorter.
-func defaultWarmup(d time.Duration) time.Duration {
-	return min(2*time.Minute, d/5)
-}
-
-func parseFlags(args []string, stderr io.Writer) (options, int) {
-	var o options
+// parseFlags returns the options, and an exit status >= 0 when the command
+// should exit at once (-h: 0; bad flags: 2).
+func parseFlags(args []string, stderr io.Writer) (soak.Options, int) {
+	var o soak.Options
 	fs := flag.NewFlagSet("hwsoak", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.bin, "bin", "bin/headwater", "headwater `binary` to soak (build it with make build)")
-	fs.StringVar(&o.ffmpeg, "ffmpeg", "ffmpeg", "ffmpeg `binary` for the publishers")
-	fs.DurationVar(&o.duration, "duration", 30*time.Minute, "how long the load runs")
-	fs.DurationVar(&o.interval, "interval", 10*time.Second, "sampling interval")
-	fs.DurationVar(&o.warmup, "warmup", 0, "warm-up excluded from the trend check (default 2m, or 20% of -duration if shorter)")
-	fs.IntVar(&o.publishers, "publishers", 3, "concurrent ffmpeg publishers, one key each")
-	fs.IntVar(&o.players, "players", 40, "concurrent Go HTTP-FLV players")
-	fs.StringVar(&o.out, "out", "docs/soak", "output `directory` (soak.csv, soak.png, summary.md, logs/)")
-	fs.Uint64Var(&o.seed, "seed", 0, "random seed for the churn schedule (0: from the clock; the summary records it)")
+	fs.StringVar(&o.Bin, "bin", "bin/headwater", "headwater `binary` to soak (build it with make build)")
+	fs.StringVar(&o.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg `binary` for the publishers")
+	fs.DurationVar(&o.Duration, "duration", 30*time.Minute, "how long the load runs")
+	fs.DurationVar(&o.Interval, "interval", 10*time.Second, "sampling interval")
+	fs.DurationVar(&o.Warmup, "warmup", 0, "warm-up excluded from the trend check (default 2m, or 20% of -duration if shorter)")
+	fs.IntVar(&o.Publishers, "publishers", 3, "concurrent ffmpeg publishers, one key each")
+	fs.IntVar(&o.Players, "players", 40, "concurrent Go HTTP-FLV players")
+	fs.StringVar(&o.Out, "out", "docs/soak", "output `directory` (soak.csv, soak.png, summary.md, logs/)")
+	fs.Uint64Var(&o.Seed, "seed", 0, "random seed for the churn schedule (0: from the clock; the summary records it)")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "hwsoak: soak the headwater binary under churning ffmpeg publishers and\n")
@@ -142,30 +124,15 @@ Exit 0 PASS, 1 FAIL, 2 bad flags or setup. See docs/soak.md.
 	warmupSet := false
 	fs.Visit(func(f *flag.Flag) { warmupSet = warmupSet || f.Name == "warmup" })
 	if !warmupSet {
-		o.warmup = defaultWarmup(o.duration)
+		o.Warmup = soak.DefaultWarmup(o.Duration)
 	}
-	o.args = args
-	var bad []string
-	if o.interval < 100*time.Millisecond {
-		bad = append(bad, "-interval must be at least 100ms")
-	}
-	if o.warmup < 0 || o.warmup >= o.duration {
-		bad = append(bad, "-warmup must be >= 0 and shorter than -duration")
-	} else if n := int((o.duration - o.warmup) / o.interval); n < 5 {
-		bad = append(bad, fmt.Sprintf("only %d samples after warm-up: need at least 5 ((duration-warmup)/interval)", n))
-	}
-	if o.publishers < 1 {
-		bad = append(bad, "-publishers must be >= 1")
-	}
-	if o.players < 0 {
-		bad = append(bad, "-players must be >= 0")
-	}
-	if len(bad) > 0 {
-		fmt.Fprintf(stderr, "hwsoak: %s\n", strings.Join(bad, "; "))
+	o.Args = args
+	if err := o.Validate(); err != nil {
+		fmt.Fprintf(stderr, "hwsoak: %v\n", err)
 		return o, 2
 	}
-	if o.seed == 0 {
-		o.seed = uint64(time.Now().UnixNano())
+	if o.Seed == 0 {
+		o.Seed = uint64(time.Now().UnixNano())
 	}
 	return o, -1
 }
@@ -175,40 +142,9 @@ func run(args []string, stderr io.Writer) int {
 	if code >= 0 {
 		return code
 	}
-	if _, err := os.Stat(o.bin); err != nil {
-		fmt.Fprintf(stderr, "hwsoak: %v (build it with make build)\n", err)
-		return 2
-	}
-	if _, err := exec.LookPath(o.ffmpeg); err != nil {
-		fmt.Fprintf(stderr, "hwsoak: ffmpeg: %v (scripts/install-deps.sh installs it)\n", err)
-		return 2
-	}
-	logDir := filepath.Join(o.out, "logs")
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		fmt.Fprintf(stderr, "hwsoak: %v\n", err)
-		return 2
-	}
-
 	// Ctrl-C ends the run early; the children sit in their own process
 	// groups, so the terminal's SIGINT reaches only hwsoak.
-	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stopSignals()
-
-	s := newSoak(o, stderr)
-	res, err := s.run(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "\nhwsoak: %v\n", err)
-		return 2
-	}
-	if err := writeOutputs(o, res); err != nil {
-		fmt.Fprintf(stderr, "hwsoak: writing results: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stderr, "%s\n", res.verdictText())
-	fmt.Fprintf(stderr, "results: %s, %s, %s\n",
-		filepath.Join(o.out, "soak.csv"), filepath.Join(o.out, "soak.png"), filepath.Join(o.out, "summary.md"))
-	if !res.pass() {
-		return 1
-	}
-	return 0
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return soak.Run(ctx, o, stderr)
 }

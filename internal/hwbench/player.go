@@ -100,7 +100,7 @@ func (p *player) closeConn(reason int32) {
 
 // run plays from its start offset until ctx is done.
 func (p *player) run(ctx context.Context, startAt time.Time) {
-	if !sleepCtx(ctx, time.Until(startAt)) {
+	if !SleepCtx(ctx, time.Until(startAt)) {
 		return
 	}
 	p.buf = make([]byte, readBufSize)
@@ -116,7 +116,7 @@ func (p *player) run(ctx context.Context, startAt time.Time) {
 		p.sh.errs[kind].Add(1)
 		p.bench.noteError(kind, err)
 		// Back off 0.5-1.5 s so that a refusing server is not hammered.
-		if !sleepCtx(ctx, 500*time.Millisecond+time.Duration(p.rng.Int64N(int64(time.Second)))) {
+		if !SleepCtx(ctx, 500*time.Millisecond+time.Duration(p.rng.Int64N(int64(time.Second)))) {
 			return
 		}
 	}

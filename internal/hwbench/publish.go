@@ -86,7 +86,7 @@ func (p *publisher) noteErr(err error) {
 
 // run publishes until ctx is done.
 func (p *publisher) run(ctx context.Context) {
-	if !sleepCtx(ctx, p.startDelay) {
+	if !SleepCtx(ctx, p.startDelay) {
 		p.setReady(ctx.Err())
 		return
 	}
@@ -98,7 +98,7 @@ func (p *publisher) run(ctx context.Context) {
 		}
 		p.noteErr(err)
 		p.setReady(err)
-		if !sleepCtx(ctx, time.Second) {
+		if !SleepCtx(ctx, time.Second) {
 			return
 		}
 	}
@@ -274,8 +274,8 @@ func (p *publisher) send(ctx context.Context, s *rtmp.Stream) error {
 	}
 }
 
-// sleepCtx sleeps for d or until ctx is done; it reports whether it slept fully.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
+// SleepCtx sleeps for d or until ctx is done; it reports whether it slept fully.
+func SleepCtx(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}

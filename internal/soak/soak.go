@@ -1,4 +1,4 @@
-package main
+package soak
 
 import (
 	"context"
@@ -70,7 +70,7 @@ func (s sample) csvRow() []string {
 
 // result is everything the outputs are made from.
 type result struct {
-	opts        options
+	opts        Options
 	started     time.Time
 	ended       time.Time
 	loadStopped float64 // elapsed seconds when the load was told to stop
@@ -94,8 +94,10 @@ type result struct {
 	logCounts   map[string]int // server log lines by level, plus "panic"
 }
 
-type soak struct {
-	o      options
+// runner is one soak run: it owns the server process, the load and the
+// sampling, and returns the result.
+type runner struct {
+	o      Options
 	stderr io.Writer
 	tty    bool
 	c      counters
@@ -105,26 +107,26 @@ type soak struct {
 	last   sample
 }
 
-func newSoak(o options, stderr io.Writer) *soak {
+func newRunner(o Options, stderr io.Writer) *runner {
 	tty := false
 	if f, ok := stderr.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			tty = true
 		}
 	}
-	return &soak{o: o, stderr: stderr, tty: tty}
+	return &runner{o: o, stderr: stderr, tty: tty}
 }
 
 // run drives the whole soak. It returns an error only for setup failures
 // (exit 2); everything after the server is up ends in a result.
-func (s *soak) run(ctx context.Context) (*result, error) {
+func (s *runner) run(ctx context.Context) (*result, error) {
 	o := s.o
 	res := &result{opts: o, started: time.Now(), drainOK: false}
 	s.res = res
-	res.serverVersion = firstLine(exec.Command(o.bin, "-version").Output())
-	res.ffmpegVersion = firstLine(exec.Command(o.ffmpeg, "-hide_banner", "-version").Output())
+	res.serverVersion = firstLine(exec.Command(o.Bin, "-version").Output())
+	res.ffmpegVersion = firstLine(exec.Command(o.FFmpeg, "-hide_banner", "-version").Output())
 
-	csvF, err := os.Create(filepath.Join(o.out, "soak.csv"))
+	csvF, err := os.Create(filepath.Join(o.Out, "soak.csv"))
 	if err != nil {
 		return nil, err
 	}
@@ -134,20 +136,20 @@ func (s *soak) run(ctx context.Context) (*result, error) {
 		return nil, err
 	}
 
-	logPath := filepath.Join(o.out, "logs", "headwater.log")
+	logPath := filepath.Join(o.Out, "logs", "headwater.log")
 	slog, err := openLog(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer slog.Close()
-	srv, err := startServer(o.bin, slog)
+	srv, err := startServer(o.Bin, slog)
 	if err != nil {
 		return nil, fmt.Errorf("%w (log: %s)", err, logPath)
 	}
 	defer srv.kill()
 	res.serverAddrs = fmt.Sprintf("rtmp %s, http %s", srv.rtmpAddr, srv.httpAddr)
 	fmt.Fprintf(s.stderr, "hwsoak: headwater pid %d (%s); %d publishers, %d players for %v, warm-up %v, every %v, seed %d\n",
-		srv.pid(), res.serverAddrs, o.publishers, o.players, o.duration, o.warmup, o.interval, o.seed)
+		srv.pid(), res.serverAddrs, o.Publishers, o.Players, o.Duration, o.Warmup, o.Interval, o.Seed)
 
 	// Baseline before any load.
 	time.Sleep(time.Second)
@@ -157,22 +159,22 @@ func (s *soak) run(ctx context.Context) (*result, error) {
 	loadCtx, stopLoad := context.WithCancel(context.Background())
 	defer stopLoad()
 	var wg sync.WaitGroup
-	keys := make([]string, o.publishers)
-	for i := range o.publishers {
+	keys := make([]string, o.Publishers)
+	for i := range o.Publishers {
 		keys[i] = fmt.Sprintf("live/soak%d", i)
-		f, err := openLog(filepath.Join(o.out, "logs", fmt.Sprintf("ffmpeg-%d.log", i)))
+		f, err := openLog(filepath.Join(o.Out, "logs", fmt.Sprintf("ffmpeg-%d.log", i)))
 		if err != nil {
 			return nil, err
 		}
 		defer f.Close()
-		p := &publisher{id: i, ffmpeg: o.ffmpeg, url: "rtmp://" + srv.rtmpAddr + "/" + keys[i], log: f,
-			rng: rand.New(rand.NewPCG(o.seed, uint64(i))), c: &s.c}
+		p := &publisher{id: i, ffmpeg: o.FFmpeg, url: "rtmp://" + srv.rtmpAddr + "/" + keys[i], log: f,
+			rng: rand.New(rand.NewPCG(o.Seed, uint64(i))), c: &s.c}
 		wg.Go(func() { p.run(loadCtx) })
 	}
 	client, stallClient := newPlayerClient(0), newPlayerClient(stallRcvBuf)
-	for i := range o.players {
+	for i := range o.Players {
 		p := &player{id: i, base: "http://" + srv.httpAddr, keys: keys, client: client, stallClient: stallClient,
-			rng: rand.New(rand.NewPCG(o.seed, uint64(1000+i))), c: &s.c}
+			rng: rand.New(rand.NewPCG(o.Seed, uint64(1000+i))), c: &s.c}
 		wg.Go(func() { p.run(loadCtx) })
 	}
 	start := time.Now()
@@ -184,21 +186,21 @@ func (s *soak) run(ctx context.Context) (*result, error) {
 	next := 1
 loop:
 	for {
-		due := start.Add(time.Duration(next) * o.interval)
-		if d := time.Duration(next) * o.interval; d > o.duration {
-			due = start.Add(o.duration)
+		due := start.Add(time.Duration(next) * o.Interval)
+		if d := time.Duration(next) * o.Interval; d > o.Duration {
+			due = start.Add(o.Duration)
 		}
 		timer := time.NewTimer(time.Until(due))
 		select {
 		case <-timer.C:
 			el := time.Since(start).Seconds()
 			phase := phaseSoak
-			if el < o.warmup.Seconds() {
+			if el < o.Warmup.Seconds() {
 				phase = phaseWarmup
 			}
 			s.record(ctx, srv, el, phase)
 			s.progress(start, true)
-			if el >= o.duration.Seconds()-0.001 {
+			if el >= o.Duration.Seconds()-0.001 {
 				break loop
 			}
 			next++
@@ -257,7 +259,7 @@ loop:
 
 // drain waits up to drainWithin for streams, publishers and players to
 // read 0 and records the last reading as the "drain" sample.
-func (s *soak) drain(srv *server, start time.Time) {
+func (s *runner) drain(srv *server, start time.Time) {
 	res := s.res
 	t0 := time.Now()
 	var m map[string]float64
@@ -291,7 +293,7 @@ func (s *soak) drain(srv *server, start time.Time) {
 }
 
 // record scrapes the server, appends a sample and writes its CSV row.
-func (s *soak) record(ctx context.Context, srv *server, elapsed float64, phase string) {
+func (s *runner) record(ctx context.Context, srv *server, elapsed float64, phase string) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	m, err := srv.scrape(sctx)
@@ -320,7 +322,7 @@ func (s *soak) record(ctx context.Context, srv *server, elapsed float64, phase s
 
 // progress prints the live status line: in place on a terminal, one line
 // per sample otherwise.
-func (s *soak) progress(start time.Time, sampled bool) {
+func (s *runner) progress(start time.Time, sampled bool) {
 	if !s.tty && !sampled {
 		return
 	}
@@ -328,11 +330,11 @@ func (s *soak) progress(start time.Time, sampled bool) {
 	l := s.c.snapshot()
 	v := s.last
 	phase := ""
-	if el < s.o.warmup {
+	if el < s.o.Warmup {
 		phase = " [warm-up]"
 	}
 	line := fmt.Sprintf("%v/%v%s rss %s gor %s fds %s | streams %s pub %s players %s (client %d) | plays %d ok %d 404 %d err %d cut %d | %s read, pub starts %d fails %d",
-		el, s.o.duration, phase, fmtMiB(v.RSS), fmtNum(v.Goroutines), fmtNum(v.FDs),
+		el, s.o.Duration, phase, fmtMiB(v.RSS), fmtNum(v.Goroutines), fmtNum(v.FDs),
 		fmtNum(v.Streams), fmtNum(v.Publishers), fmtNum(v.Players), l.PlayersActive,
 		l.PlaysStarted, l.PlaysClean, l.NotFound, l.PlayErrors, l.StallCuts,
 		fmtBytes(float64(l.BytesRead)), l.PubStarts, l.PubFailures)

@@ -1,4 +1,4 @@
-package main
+package soak
 
 import (
 	"fmt"
@@ -156,7 +156,7 @@ type check struct {
 
 // stats returns the analysis of every series.
 func (r *result) stats() []stat {
-	w := trendWindow(r.samples, r.opts.warmup.Seconds())
+	w := trendWindow(r.samples, r.opts.Warmup.Seconds())
 	out := make([]stat, len(allSeries))
 	for i, sr := range allSeries {
 		out[i] = analyze(sr, w)
@@ -169,11 +169,11 @@ func (r *result) checks() []check {
 	var cs []check
 	switch {
 	case r.interrupted:
-		cs = append(cs, check{"run completed", false, fmt.Sprintf("interrupted after %.0f s of %v", r.loadStopped, r.opts.duration)})
+		cs = append(cs, check{"run completed", false, fmt.Sprintf("interrupted after %.0f s of %v", r.loadStopped, r.opts.Duration)})
 	case r.crashed:
-		cs = append(cs, check{"run completed", false, fmt.Sprintf("stopped after %.0f s of %v: the server exited", r.loadStopped, r.opts.duration)})
+		cs = append(cs, check{"run completed", false, fmt.Sprintf("stopped after %.0f s of %v: the server exited", r.loadStopped, r.opts.Duration)})
 	default:
-		cs = append(cs, check{"run completed", true, fmt.Sprintf("load ran for the full %v", r.opts.duration)})
+		cs = append(cs, check{"run completed", true, fmt.Sprintf("load ran for the full %v", r.opts.Duration)})
 	}
 	if r.crashed {
 		cs = append(cs, check{"server alive until SIGTERM", false, "exited during the soak: " + r.crashText})

@@ -1,4 +1,4 @@
-package main
+package soak
 
 import (
 	"bufio"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/headwater-media/headwater/internal/flv"
+	"github.com/headwater-media/headwater/internal/hwbench"
 )
 
 // Churn schedule. Publishers live 30-120 s and pause 1-5 s; players stay
@@ -128,18 +129,6 @@ func between(rng *rand.Rand, lo, hi time.Duration) time.Duration {
 	return lo + time.Duration(rng.Int64N(int64(hi-lo)+1))
 }
 
-// sleepCtx sleeps for d or until ctx is done; it reports whether it slept fully.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // publisher churns one ffmpeg process on one key.
 type publisher struct {
 	id     int
@@ -162,7 +151,7 @@ func ffmpegArgs(url string) []string {
 // run publishes, stops and restarts until ctx is done; the last ffmpeg is
 // stopped (SIGINT, then SIGKILL after a grace period) before it returns.
 func (p *publisher) run(ctx context.Context) {
-	if !sleepCtx(ctx, between(p.rng, 0, 3*time.Second)) {
+	if !hwbench.SleepCtx(ctx, between(p.rng, 0, 3*time.Second)) {
 		return
 	}
 	clean := p.id%2 == 0 // alternate SIGINT and SIGKILL, out of phase across publishers
@@ -173,7 +162,7 @@ func (p *publisher) run(ctx context.Context) {
 		if err := cmd.Start(); err != nil {
 			p.c.pubFailures.Add(1)
 			p.c.noteError("publisher start", err)
-			if !sleepCtx(ctx, pubPauseMax) {
+			if !hwbench.SleepCtx(ctx, pubPauseMax) {
 				return
 			}
 			continue
@@ -199,7 +188,7 @@ func (p *publisher) run(ctx context.Context) {
 		}
 		life.Stop()
 		p.c.pubLive.Add(-1)
-		if !sleepCtx(ctx, between(p.rng, pubPauseMin, pubPauseMax)) {
+		if !hwbench.SleepCtx(ctx, between(p.rng, pubPauseMin, pubPauseMax)) {
 			return
 		}
 	}
@@ -257,12 +246,12 @@ var (
 )
 
 func (p *player) run(ctx context.Context) {
-	if !sleepCtx(ctx, between(p.rng, 0, 3*time.Second)) {
+	if !hwbench.SleepCtx(ctx, between(p.rng, 0, 3*time.Second)) {
 		return
 	}
 	for ctx.Err() == nil {
 		p.playOnce(ctx)
-		if !sleepCtx(ctx, between(p.rng, playPauseMin, playPauseMax)) {
+		if !hwbench.SleepCtx(ctx, between(p.rng, playPauseMin, playPauseMax)) {
 			return
 		}
 	}
@@ -362,7 +351,7 @@ func (p *player) playOnce(ctx context.Context) {
 			stalled = true
 			p.c.stalls.Add(1)
 			idle.Stop()
-			sleepCtx(pctx, stallFor) // the stay timer may end the play meanwhile
+			hwbench.SleepCtx(pctx, stallFor) // the stay timer may end the play meanwhile
 			idle.Reset(playIdleTimeout)
 		}
 	}

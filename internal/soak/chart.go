@@ -1,4 +1,4 @@
-package main
+package soak
 
 import (
 	"fmt"
@@ -165,7 +165,7 @@ func (r *result) writeChart(w io.Writer) error {
 		return fmt.Errorf("no samples")
 	}
 	xmax := r.samples[len(r.samples)-1].Elapsed / 60
-	warm := min(r.opts.warmup.Seconds()/60, xmax)
+	warm := min(r.opts.Warmup.Seconds()/60, xmax)
 	b := band{x0: 0, x1: warm, stop: r.loadStopped / 60}
 	stats := map[string]*stat{}
 	for _, st := range r.stats() {
@@ -188,7 +188,7 @@ func (r *result) writeChart(w io.Writer) error {
 	}
 	specs := []spec{
 		{fmt.Sprintf("headwater soak %v, %d publishers, %d players: %s   |   RSS (%s)",
-			r.opts.duration, r.opts.publishers, r.opts.players, overall, verdict("rss")),
+			r.opts.Duration, r.opts.Publishers, r.opts.Players, overall, verdict("rss")),
 			"RSS (MiB)", 1 << 20,
 			[]panelLine{{"process_resident_memory_bytes", seriesRSS.get, colData, false}}, stats["rss"]},
 		{"goroutines (" + verdict("goroutines") + ")", "goroutines", 1,

@@ -1,4 +1,4 @@
-package main
+package soak
 
 import (
 	"bytes"
@@ -12,15 +12,15 @@ import (
 
 // writeOutputs writes soak.png and summary.md next to soak.csv (which the
 // run has written row by row).
-func writeOutputs(o options, r *result) error {
+func writeOutputs(o Options, r *result) error {
 	var png bytes.Buffer
 	if err := r.writeChart(&png); err != nil {
 		return fmt.Errorf("chart: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(o.out, "soak.png"), png.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(o.Out, "soak.png"), png.Bytes(), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(o.out, "summary.md"), []byte(r.summary()), 0o644)
+	return os.WriteFile(filepath.Join(o.Out, "summary.md"), []byte(r.summary()), 0o644)
 }
 
 // commandLine renders hwsoak's command line, quoting where needed.
@@ -77,22 +77,22 @@ func (r *result) summary() string {
 	pf("# headwater soak: %s\n\n", verdict)
 	pf("![soak chart](soak.png)\n\n")
 	pf("| | |\n|---|---|\n")
-	pf("| command | `%s` |\n", commandLine(o.args))
+	pf("| command | `%s` |\n", commandLine(o.Args))
 	if via := os.Getenv("HWSOAK_VIA"); via != "" {
 		pf("| run via | `%s` |\n", via)
 	}
 	pf("| date | %s to %s |\n", r.started.UTC().Format("2006-01-02 15:04:05"), r.ended.UTC().Format("15:04:05 MST"))
-	pf("| duration | %v of load (%s), warm-up %v, sample every %v |\n", o.duration,
+	pf("| duration | %v of load (%s), warm-up %v, sample every %v |\n", o.Duration,
 		map[bool]string{true: fmt.Sprintf("interrupted after %.0f s", r.loadStopped), false: "complete"}[r.interrupted],
-		o.warmup, o.interval)
+		o.Warmup, o.Interval)
 	pf("| host | nproc %d, %s/%s, %s |\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, hostInfo())
-	pf("| server | `%s` (%s), %s |\n", o.bin, r.serverVersion, r.serverAddrs)
+	pf("| server | `%s` (%s), %s |\n", o.Bin, r.serverVersion, r.serverAddrs)
 	pf("| ffmpeg | %s |\n", r.ffmpegVersion)
 	pf("| load | %d ffmpeg publishers (live %v-%v, stopped alternately by SIGINT and SIGKILL, restarted after %v-%v); "+
 		"%d Go players (stay %v-%v, %d%% blips, %d%% stalls of %v-%v, %d%% requests for an absent key, pause %v-%v); seed %d |\n",
-		o.publishers, pubLifeMin, pubLifeMax, pubPauseMin, pubPauseMax,
-		o.players, playStayMin, playStayMax, blipPercent, stallPercent, stallMin, stallMax, absentPercent, playPauseMin, playPauseMax, o.seed)
-	w := trendWindow(r.samples, o.warmup.Seconds())
+		o.Publishers, pubLifeMin, pubLifeMax, pubPauseMin, pubPauseMax,
+		o.Players, playStayMin, playStayMax, blipPercent, stallPercent, stallMin, stallMax, absentPercent, playPauseMin, playPauseMax, o.Seed)
+	w := trendWindow(r.samples, o.Warmup.Seconds())
 	pf("| samples | %d (%d in the trend window after warm-up) |\n\n", len(r.samples), len(w))
 
 	pf("## Checks\n\n| check | result | detail |\n|---|---|---|\n")

@@ -1,4 +1,4 @@
-package main
+package soak
 
 import (
 	"bytes"
@@ -41,16 +41,6 @@ headwater_players 12
 	}
 	if _, ok := m["headwater_publishers"]; ok {
 		t.Error("absent metric reported")
-	}
-}
-
-func TestParseVmRSS(t *testing.T) {
-	status := []byte("Name:\theadwater\nVmPeak:\t  100 kB\nVmRSS:\t   20480 kB\nThreads:\t7\n")
-	if got := parseVmRSS(status); got != 20480*1024 {
-		t.Fatalf("VmRSS = %v", got)
-	}
-	if got := parseVmRSS([]byte("Name: x\n")); !math.IsNaN(got) {
-		t.Fatalf("missing VmRSS = %v, want NaN", got)
 	}
 }
 
@@ -103,7 +93,7 @@ func TestTrendRule(t *testing.T) {
 
 func TestResultChecksAndOutputs(t *testing.T) {
 	r := &result{
-		opts:    options{duration: 30 * time.Minute, warmup: 2 * time.Minute, interval: 10 * time.Second, publishers: 3, players: 40},
+		opts:    Options{Duration: 30 * time.Minute, Warmup: 2 * time.Minute, Interval: 10 * time.Second, Publishers: 3, Players: 40},
 		samples: soakSamples(func(el float64, i int) float64 { return 100 }),
 		load:    snapshot{PubStarts: 3, PlaysStarted: 10, BytesRead: 1000},
 		drainOK: true, termOK: true, loadStopped: 1800,
@@ -126,20 +116,5 @@ func TestResultChecksAndOutputs(t *testing.T) {
 	r.drainOK, r.crashed = true, true
 	if r.pass() {
 		t.Fatal("run with a crashed server passed")
-	}
-}
-
-func TestParseFlagsWarmup(t *testing.T) {
-	var errs bytes.Buffer
-	o, code := parseFlags([]string{"-duration", "2m"}, &errs)
-	if code != -1 || o.warmup != 24*time.Second {
-		t.Fatalf("code %d warmup %v (%s)", code, o.warmup, errs.String())
-	}
-	o, code = parseFlags(nil, &errs)
-	if code != -1 || o.warmup != 2*time.Minute || o.duration != 30*time.Minute || o.seed == 0 {
-		t.Fatalf("defaults: code %d %+v", code, o)
-	}
-	if _, code = parseFlags([]string{"-duration", "20s", "-interval", "10s"}, &errs); code != 2 {
-		t.Fatalf("too few samples accepted: code %d", code)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package soak
 
 import (
 	"bufio"
@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/headwater-media/headwater/internal/hwbench"
 )
 
 // server is the headwater process under test.
@@ -183,30 +185,11 @@ func parseMetrics(body []byte, names []string) map[string]float64 {
 
 // vmRSS returns VmRSS from /proc/PID/status in bytes, or NaN.
 func vmRSS(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	p, err := hwbench.ReadProc(pid)
 	if err != nil {
 		return math.NaN()
 	}
-	return parseVmRSS(b)
-}
-
-func parseVmRSS(status []byte) float64 {
-	for line := range strings.SplitSeq(string(status), "\n") {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest) // "12345 kB"
-		if len(f) == 0 {
-			break
-		}
-		kb, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			break
-		}
-		return kb * 1024
-	}
-	return math.NaN()
+	return float64(p.RSSKiB) * 1024
 }
 
 // terminate sends SIGTERM and waits up to within for the exit. It returns
