@@ -18,7 +18,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -27,7 +26,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -222,7 +220,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	res.Command = "hwbench " + strings.Join(args, " ")
-	res.Host = hostInfo()
+	res.Host = hwbench.ReadHostInfo()
 	res.WriteSummary(stdout)
 	if o.jsonPath != "" {
 		if err := res.WriteJSON(o.jsonPath); err != nil {
@@ -261,23 +259,4 @@ func table(files []string, stdout, stderr io.Writer) int {
 		r.WriteTableRow(stdout, i+1)
 	}
 	return 0
-}
-
-// hostInfo describes the machine for the JSON.
-func hostInfo() *hwbench.HostInfo {
-	h := &hwbench.HostInfo{CPUs: runtime.NumCPU()}
-	h.Hostname, _ = os.Hostname()
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		h.Kernel = strings.TrimSpace(string(b))
-	}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range bytes.SplitSeq(b, []byte("\n")) {
-			if v, ok := bytes.CutPrefix(line, []byte("model name")); ok {
-				_, m, _ := bytes.Cut(v, []byte(":"))
-				h.CPUModel = strings.TrimSpace(string(m))
-				break
-			}
-		}
-	}
-	return h
 }

@@ -1,10 +1,12 @@
 package hwbench
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -62,6 +64,35 @@ type HostInfo struct {
 	CPUs     int    `json:"cpus"`
 	CPUModel string `json:"cpu_model,omitempty"`
 	Kernel   string `json:"kernel,omitempty"`
+	MemBytes int64  `json:"mem_bytes,omitempty"` // MemTotal
+}
+
+// ReadHostInfo describes this machine from /proc (empty fields where it
+// is missing).
+func ReadHostInfo() *HostInfo {
+	h := &HostInfo{CPUs: runtime.NumCPU()}
+	h.Hostname, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range bytes.SplitSeq(b, []byte("\n")) {
+			if v, ok := bytes.CutPrefix(line, []byte("model name")); ok {
+				_, m, _ := bytes.Cut(v, []byte(":"))
+				h.CPUModel = strings.TrimSpace(string(m))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range bytes.SplitSeq(b, []byte("\n")) {
+			if v, ok := bytes.CutPrefix(line, []byte("MemTotal:")); ok {
+				h.MemBytes = kib(v) << 10
+				break
+			}
+		}
+	}
+	return h
 }
 
 // InputInfo describes what hwbench published.

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/headwater-media/headwater/internal/hwbench"
 )
 
 // writeOutputs writes soak.png and summary.md next to soak.csv (which the
@@ -40,28 +42,16 @@ func commandLine(args []string) string {
 
 // hostInfo describes the machine: CPU model, memory, kernel.
 func hostInfo() string {
+	h := hwbench.ReadHostInfo()
 	var parts []string
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "model name"); ok {
-				parts = append(parts, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":")))
-				break
-			}
-		}
+	if h.CPUModel != "" {
+		parts = append(parts, h.CPUModel)
 	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-				var kb float64
-				if _, err := fmt.Sscan(strings.TrimSpace(v), &kb); err == nil {
-					parts = append(parts, fmt.Sprintf("%.1f GiB RAM", kb/(1<<20)))
-				}
-				break
-			}
-		}
+	if h.MemBytes > 0 {
+		parts = append(parts, fmt.Sprintf("%.1f GiB RAM", float64(h.MemBytes)/(1<<30)))
 	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		parts = append(parts, "Linux "+strings.TrimSpace(string(b)))
+	if h.Kernel != "" {
+		parts = append(parts, "Linux "+h.Kernel)
 	}
 	return strings.Join(parts, ", ")
 }
