@@ -66,3 +66,15 @@ func TestEnvErrorsExit2(t *testing.T) {
 	require.Equal(t, 2, run([]string{"-print-config"}, &stdout, &stderr))
 	require.Contains(t, stderr.String(), "play.merge_ms")
 }
+
+// TestPrintConfigWithNothingSetIsTheDefault: -print-config with no file,
+// no HEADWATER_* variable and no flag prints exactly config.Default (which
+// internal/server's TestComponentsRunWithTheirDefaults ties to every
+// component's own defaults).
+func TestPrintConfigWithNothingSetIsTheDefault(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"-print-config"}, &stdout, &stderr), stderr.String())
+	var got config.Config
+	require.NoError(t, yaml.Unmarshal(stdout.Bytes(), &got), stdout.String())
+	require.Equal(t, config.Default(), got)
+}

@@ -14,6 +14,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/headwater-media/headwater/internal/httpflv"
+	"github.com/headwater-media/headwater/internal/ingest"
 	"github.com/headwater-media/headwater/internal/stream"
 )
 
@@ -58,7 +60,7 @@ type Play struct {
 	// waits this long (rounded up to a 5 ms grid) before it takes its next
 	// batch, so that a busy stream costs one write per window per player.
 	// It adds up to that much latency; 0 writes each tag as soon as it
-	// arrives. The default is httpflv.DefaultMergeWindow.
+	// arrives. The default is httpflv.DefaultConfig's.
 	MergeMS int `yaml:"merge_ms"`
 }
 
@@ -114,35 +116,27 @@ type Log struct {
 	Format string `yaml:"format"` // console or json
 }
 
-// Default returns the embedded defaults: RTMP on :1935, HTTP on :8080.
+// Default returns the embedded defaults: RTMP on :1935, HTTP on :8080, and
+// for every key that configures a component, that component's own default
+// (ingest, stream and httpflv DefaultConfig), so the two cannot differ
+// (server's TestComponentsRunWithTheirDefaults checks the way back).
 func Default() Config {
-	return Config{
-		RTMP: RTMP{
-			Addr:             ":1935",
-			HandshakeTimeout: 10 * time.Second,
-			ReadTimeout:      10 * time.Second,
-			MediaTimeout:     10 * time.Second,
-			WriteTimeout:     10 * time.Second,
-			MaxConns:         1000,
-			MaxMessageSize:   4 << 20,
-			MaxPartialBytes:  5 << 20,
-			MaxChunkStreams:  64,
-		},
-		HTTP: HTTP{
-			Addr:         ":8080",
-			MaxConns:     20000,
-			WriteTimeout: 10 * time.Second,
-		},
-		Play: Play{MergeMS: 35},
-		Stream: Stream{
-			GOPCacheBytes: 16 << 20,
-			QueueBytes:    24 << 20,
-			QueueDuration: 10 * time.Second,
-			MaxTSJump:     stream.DefaultMaxTSJump,
-		},
-		Limits: Limits{MaxStreams: 10000},
+	// Each component's own defaults are the defaults of its keys; only
+	// what belongs to no component (addresses, totals, logging) is set here.
+	in, st, fl := ingest.DefaultConfig(), stream.DefaultConfig(), httpflv.DefaultConfig()
+	c := Config{
+		RTMP:   RTMP{Addr: ":1935", MaxConns: in.MaxConns},
+		HTTP:   HTTP{Addr: ":8080", MaxConns: 20000, WriteTimeout: fl.WriteTimeout},
+		Play:   Play{MergeMS: int(fl.MergeWindow / time.Millisecond)},
+		Limits: Limits{MaxStreams: 10000, MaxConnsPerIP: in.MaxConnsPerIP, MaxPublishBitrate: in.MaxPublishBitrate},
 		Log:    Log{Level: "info", Format: "console"},
 	}
+	c.RTMP.HandshakeTimeout, c.RTMP.ReadTimeout, c.RTMP.MediaTimeout, c.RTMP.WriteTimeout =
+		in.HandshakeTimeout, in.ReadTimeout, in.MediaTimeout, in.WriteTimeout
+	c.RTMP.MaxMessageSize, c.RTMP.MaxPartialBytes, c.RTMP.MaxChunkStreams = in.MaxMessageSize, in.MaxPartialBytes, in.MaxChunkStreams
+	c.Stream.GOPCacheBytes, c.Stream.QueueBytes, c.Stream.QueueDuration, c.Stream.MaxTSJump =
+		st.GOPCacheBytes, st.QueueBytes, st.QueueDuration, st.MaxTSJump
+	return c
 }
 
 // Load reads a YAML file over the defaults and validates the result.

@@ -57,34 +57,49 @@ func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
 func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 	totals := &stream.Totals{}
 	hist := api.NewHistograms()
-	reg := registry.New(stream.Config{
-		GOPCacheBytes: cfg.Stream.GOPCacheBytes,
-		QueueBytes:    cfg.Stream.QueueBytes,
-		QueueDuration: cfg.Stream.QueueDuration,
-		MaxTSJump:     cfg.Stream.MaxTSJump,
-		Totals:        totals,
-	}, registry.WithLimits(registry.Limits{
-		MaxStreams:          cfg.Limits.MaxStreams,
-		MaxPlayersPerStream: cfg.Limits.MaxPlayersPerStream,
-	}), registry.WithObserver(hist))
+	sc := streamConfig(cfg)
+	sc.Totals = totals
+	reg := registry.New(sc, registry.WithLimits(registryLimits(cfg)), registry.WithObserver(hist))
 	s := &Server{cfg: cfg, log: log, totals: totals, reg: reg, version: "dev", hist: hist}
 	for _, o := range opts {
 		o(s)
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	s.rtmp = ingest.NewServer(ingest.Config{
-		HandshakeTimeout:  cfg.RTMP.HandshakeTimeout,
-		ReadTimeout:       cfg.RTMP.ReadTimeout,
-		MediaTimeout:      cfg.RTMP.MediaTimeout,
-		WriteTimeout:      cfg.RTMP.WriteTimeout,
-		MaxConns:          cfg.RTMP.MaxConns,
-		MaxConnsPerIP:     cfg.Limits.MaxConnsPerIP,
-		MaxPublishBitrate: cfg.Limits.MaxPublishBitrate,
-		MaxMessageSize:    cfg.RTMP.MaxMessageSize,
-		MaxPartialBytes:   cfg.RTMP.MaxPartialBytes,
-		MaxChunkStreams:   cfg.RTMP.MaxChunkStreams,
-	}, reg, log)
+	s.rtmp = ingest.NewServer(ingestConfig(cfg), reg, log)
 	return s
+}
+
+// The component configurations that cfg's keys give. With
+// config.Default, each equals the component's DefaultConfig
+// (TestComponentsRunWithTheirDefaults): config.Default is built from them.
+
+func streamConfig(cfg config.Config) stream.Config {
+	return stream.Config{
+		GOPCacheBytes: cfg.Stream.GOPCacheBytes,
+		QueueBytes:    cfg.Stream.QueueBytes,
+		QueueDuration: cfg.Stream.QueueDuration,
+		MaxTSJump:     cfg.Stream.MaxTSJump,
+	}
+}
+
+func registryLimits(cfg config.Config) registry.Limits {
+	return registry.Limits{MaxStreams: cfg.Limits.MaxStreams, MaxPlayersPerStream: cfg.Limits.MaxPlayersPerStream}
+}
+
+func ingestConfig(cfg config.Config) ingest.Config {
+	c := ingest.DefaultConfig() // the fields no key sets keep their default
+	c.HandshakeTimeout, c.ReadTimeout, c.MediaTimeout, c.WriteTimeout =
+		cfg.RTMP.HandshakeTimeout, cfg.RTMP.ReadTimeout, cfg.RTMP.MediaTimeout, cfg.RTMP.WriteTimeout
+	c.MaxConns, c.MaxConnsPerIP, c.MaxPublishBitrate = cfg.RTMP.MaxConns, cfg.Limits.MaxConnsPerIP, cfg.Limits.MaxPublishBitrate
+	c.MaxMessageSize, c.MaxPartialBytes, c.MaxChunkStreams = cfg.RTMP.MaxMessageSize, cfg.RTMP.MaxPartialBytes, cfg.RTMP.MaxChunkStreams
+	return c
+}
+
+func flvConfig(cfg config.Config) httpflv.Config {
+	c := httpflv.DefaultConfig() // DrainTimeout has no key
+	c.WriteTimeout = cfg.HTTP.WriteTimeout
+	c.MergeWindow = time.Duration(cfg.Play.MergeMS) * time.Millisecond
+	return c
 }
 
 // Registry returns the stream registry (for tests and embedding).
@@ -153,13 +168,9 @@ func (s *Server) Start() error {
 	s.api = a
 	s.flv = &httpflv.Handler{
 		Registry: s.reg,
-		Config: httpflv.Config{
-			WriteTimeout: s.cfg.HTTP.WriteTimeout,
-			DrainTimeout: time.Second,
-			MergeWindow:  time.Duration(s.cfg.Play.MergeMS) * time.Millisecond,
-		},
-		Log:    s.log.With().Str("component", "httpflv").Logger(),
-		Totals: s.totals,
+		Config:   flvConfig(s.cfg),
+		Log:      s.log.With().Str("component", "httpflv").Logger(),
+		Totals:   s.totals,
 		Params: func(r *http.Request) (string, string) {
 			return chi.URLParam(r, "app"), chi.URLParam(r, "file")
 		},
@@ -215,10 +226,7 @@ func apiLimits(c config.Config) api.Limits {
 // limit stay, later ones are checked against the new limits. Other keys
 // of cfg are ignored. Call it from one goroutine at a time.
 func (s *Server) Reload(cfg config.Config) {
-	s.reg.SetLimits(registry.Limits{
-		MaxStreams:          cfg.Limits.MaxStreams,
-		MaxPlayersPerStream: cfg.Limits.MaxPlayersPerStream,
-	})
+	s.reg.SetLimits(registryLimits(cfg))
 	s.rtmp.SetLimits(cfg.RTMP.MaxConns, cfg.Limits.MaxConnsPerIP, cfg.Limits.MaxPublishBitrate)
 	s.httpLn.setLimits(cfg.HTTP.MaxConns, cfg.Limits.MaxConnsPerIP)
 	s.api.SetToken(cfg.API.Token)

@@ -1,0 +1,46 @@
+package server
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/headwater-media/headwater/internal/config"
+	"github.com/headwater-media/headwater/internal/httpflv"
+	"github.com/headwater-media/headwater/internal/ingest"
+	"github.com/headwater-media/headwater/internal/stream"
+)
+
+// TestComponentsRunWithTheirDefaults: with no file, no environment and no
+// flag (what `headwater -print-config` prints, cmd/headwater's
+// TestPrintConfigWithNothingSetIsTheDefault), every component runs with
+// its own DefaultConfig: config.Default is built from them, and this
+// proves the way back maps every key.
+func TestComponentsRunWithTheirDefaults(t *testing.T) {
+	cfg := config.Default()
+	require.Equal(t, ingest.DefaultConfig(), ingestConfig(cfg))
+	require.Equal(t, stream.DefaultConfig(), streamConfig(cfg))
+	require.Equal(t, httpflv.DefaultConfig(), flvConfig(cfg))
+	lim := registryLimits(cfg)
+	require.Equal(t, cfg.Limits.MaxStreams, lim.MaxStreams)
+	require.Zero(t, lim.MaxPlayersPerStream, "unlimited by default")
+}
+
+// A key that is changed reaches its component (the mapping is not a
+// constant).
+func TestKeysReachTheirComponents(t *testing.T) {
+	cfg := config.Default()
+	cfg.RTMP.HandshakeTimeout *= 2
+	cfg.RTMP.MaxChunkStreams++
+	cfg.Limits.MaxPublishBitrate = 1e6
+	cfg.Stream.MaxTSJump *= 3
+	cfg.Play.MergeMS = 0
+	cfg.HTTP.WriteTimeout *= 2
+	in, st, fl := ingestConfig(cfg), streamConfig(cfg), flvConfig(cfg)
+	require.Equal(t, 2*ingest.DefaultConfig().HandshakeTimeout, in.HandshakeTimeout)
+	require.Equal(t, ingest.DefaultConfig().MaxChunkStreams+1, in.MaxChunkStreams)
+	require.Equal(t, int64(1e6), in.MaxPublishBitrate)
+	require.Equal(t, 3*stream.DefaultConfig().MaxTSJump, st.MaxTSJump)
+	require.Zero(t, fl.MergeWindow)
+	require.Equal(t, 2*httpflv.DefaultConfig().WriteTimeout, fl.WriteTimeout)
+}
