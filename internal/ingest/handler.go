@@ -83,9 +83,12 @@ func (h *handler) OnPublish(_ *rtmp.StreamContext, _ uint32, cmd *rtmpmsg.NetStr
 		h.log.Warn().Str("app", key.App).Str("stream", key.Name).Err(err).Msg("publish refused")
 		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
 	}
-	h.pub, h.started = pub, time.Now()
-	h.stream, _ = pub.Stream() // just published: it is there
-	h.frames = h.stream.Frames()
+	st, err := pub.Stream()
+	if err != nil { // released already (shutdown): nothing to publish into
+		pub.Release()
+		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed, Description: err.Error(), Err: err}
+	}
+	h.pub, h.started, h.stream, h.frames = pub, time.Now(), st, st.Frames()
 	h.rate = rateMeter{start: h.started}
 	h.current.Store(pub)
 	h.log = h.log.With().Str("app", key.App).Str("stream", key.Name).Uint64("stream_id", pub.ID()).Logger()
