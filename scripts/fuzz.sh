@@ -19,7 +19,7 @@ FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-2s}
 GO=${GO:-go}
 FILTER=${1:-.}
 
-# "internal/flv/fuzz_test.go:func FuzzParseVideo(f *testing.F) {" -> "./internal/flv FuzzParseVideo"
+# "pkg/flv/fuzz_test.go:func FuzzParseVideo(f *testing.F) {" -> "./pkg/flv FuzzParseVideo"
 targets=$(grep -r --include='*_test.go' --exclude-dir=third_party --exclude-dir=.git \
   --exclude-dir=testdata -E '^func Fuzz[A-Za-z0-9_]*\(' . |
   sed -E 's#^\./(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\(.*#./\1 \2#' |

@@ -42,7 +42,7 @@ func TestBadFlagsExit2(t *testing.T) {
 func TestSetupFailureExit2(t *testing.T) {
 	var out, errb bytes.Buffer
 	// Nothing listens on port 1 of loopback.
-	code := run([]string{"-publish", "rtmp://127.0.0.1:1/live/x", "-input", "../../internal/flv/testdata/avc_aac_160x120.flv",
+	code := run([]string{"-publish", "rtmp://127.0.0.1:1/live/x", "-input", "../../pkg/flv/testdata/avc_aac_160x120.flv",
 		"-players", "0", "-quiet"}, &out, &errb)
 	require.Equal(t, 2, code, errb.String())
 	require.Contains(t, errb.String(), "setup failed")

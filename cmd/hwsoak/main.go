@@ -20,7 +20,7 @@
 //
 // Each of -players Go goroutines plays a random key's
 // http://HOST/live/soakN.flv (one request in twenty asks for a key that is
-// never published), parses every FLV tag with internal/flv's Reader and
+// never published), parses every FLV tag with pkg/flv's Reader and
 // stays for a random 5-60 s. One play in ten opens and closes at once
 // ("blip"), one in ten stops reading for 3-20 s in the middle ("stall"),
 // the rest read until their time is up or the stream ends. A player waits

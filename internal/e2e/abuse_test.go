@@ -13,9 +13,9 @@ import (
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
 	"github.com/headwater-media/headwater/internal/config"
-	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/registry"
 	st "github.com/headwater-media/headwater/internal/stream/streamtest"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // TestStalledPlayerDoesNotStallOthers publishes in-process at a high rate

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/headwater-media/headwater/internal/flv"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // BenchmarkPlayersJoinLiveStream runs the real binary with an ffmpeg

@@ -13,9 +13,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/lockcheck"
 	"github.com/headwater-media/headwater/internal/rtmptest"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // TestBrowserPlaysVideoOfAnAudioFirstStream: the publisher sends its

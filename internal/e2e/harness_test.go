@@ -21,9 +21,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/headwater-media/headwater/internal/config"
-	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/server"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 func TestMain(m *testing.M) {

@@ -18,9 +18,9 @@ import (
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
 	"github.com/headwater-media/headwater/internal/config"
-	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/registry"
 	st "github.com/headwater-media/headwater/internal/stream/streamtest"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // The limit tests need a second client address: Linux routes all of 127/8

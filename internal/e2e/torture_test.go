@@ -29,10 +29,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/headwater-media/headwater/internal/config"
-	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/rtmptest"
 	"github.com/headwater-media/headwater/internal/server"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // TestTorture runs a seeded random mix of publishers, players, API kicks and

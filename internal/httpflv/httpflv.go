@@ -34,10 +34,10 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/lockcheck"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/stream"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // Config tunes the player side.

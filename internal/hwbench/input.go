@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/headwater-media/headwater/internal/flv"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // MediaTag is one tag of the input, with its timestamp relative to the

@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/headwater-media/headwater/internal/flv"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // fakeServer answers every GET with what respond writes for its path.
@@ -133,7 +133,7 @@ func TestPlayersClassifyServerFaults(t *testing.T) {
 }
 
 func TestRunSetupFailures(t *testing.T) {
-	in, err := LoadInput("../flv/testdata/avc_aac_160x120.flv")
+	in, err := LoadInput("../../pkg/flv/testdata/avc_aac_160x120.flv")
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

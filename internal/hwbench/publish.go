@@ -17,7 +17,7 @@ import (
 	rtmp "github.com/yutopp/go-rtmp"
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
-	"github.com/headwater-media/headwater/internal/flv"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // rtmpTarget is a parsed rtmp://host[:port]/app/stream[?query] URL.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/headwater-media/headwater/internal/flv"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // noStartCodeEmulation reports whether escaped NAL unit bytes hold no
@@ -172,7 +172,7 @@ func TestStampedStreamDecodes(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Skip("ffmpeg not found")
 	}
-	in, err := LoadInput("../flv/testdata/avc_aac_160x120.flv")
+	in, err := LoadInput("../../pkg/flv/testdata/avc_aac_160x120.flv")
 	require.NoError(t, err)
 	require.NotZero(t, in.LengthSize)
 	b := flv.AppendHeader(nil, in.AudioHeader != nil, true)

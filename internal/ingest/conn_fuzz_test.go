@@ -20,11 +20,11 @@ import (
 	"github.com/yutopp/go-rtmp/handshake"
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
-	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/rtmptest"
 	"github.com/headwater-media/headwater/internal/stream"
 	st "github.com/headwater-media/headwater/internal/stream/streamtest"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // FuzzRTMPConn inputs are (mode, data). mode%16 picks what the client does
@@ -444,9 +444,9 @@ func rtmpFuzzSeeds(tb testing.TB) map[string]struct {
 	c.Msg(3, typeCommand, 0, 0, rtmptest.Command("deleteStream", 6, rtmptest.Args{nil, float64(msid)}))
 	seeds["publish_av_unpublish"] = seed{fuzzModePublish, c.B}
 
-	// The real ffmpeg capture in internal/flv/testdata as RTMP messages,
+	// The real ffmpeg capture in pkg/flv/testdata as RTMP messages,
 	// in 128-byte chunks with type 0 headers.
-	raw, err := os.ReadFile(filepath.Join("..", "flv", "testdata", "avc_aac_160x120.flv"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "pkg", "flv", "testdata", "avc_aac_160x120.flv"))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 	rtmp "github.com/yutopp/go-rtmp"
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
-	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/stream"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // handler receives one RTMP connection's commands and media from go-rtmp.

@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/hwbench"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // Churn schedule. Publishers live 30-120 s and pause 1-5 s; players stay

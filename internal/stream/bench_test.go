@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/headwater-media/headwater/internal/flv"
 	st "github.com/headwater-media/headwater/internal/stream/streamtest"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // BenchmarkWriteFanout1000 measures one tag fanned out to 1,000

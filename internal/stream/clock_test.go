@@ -9,8 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/headwater-media/headwater/internal/flv"
 	st "github.com/headwater-media/headwater/internal/stream/streamtest"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // avTimeline is streamtest.AVTimeline.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/headwater-media/headwater/internal/flv"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // MediaInfo is what is known about a stream's media: codecs and picture

@@ -11,15 +11,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/headwater-media/headwater/internal/flv"
 	st "github.com/headwater-media/headwater/internal/stream/streamtest"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // flvFixture reads a file of the flv package's test data: real sequence
 // headers and an ffmpeg-made FLV.
 func flvFixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "flv", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "pkg", "flv", "testdata", name))
 	require.NoError(t, err)
 	return b
 }

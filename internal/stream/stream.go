@@ -16,8 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/lockcheck"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // Errors returned by Stream and Subscriber.

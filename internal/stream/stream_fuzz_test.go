@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/headwater-media/headwater/internal/flv"
 	st "github.com/headwater-media/headwater/internal/stream/streamtest"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // The FuzzStreamWrite input is a little program for one stream:
@@ -132,9 +132,9 @@ func fuzzCat(parts ...any) []byte {
 func streamFuzzSeeds(tb testing.TB) map[string][]byte {
 	seeds := make(map[string][]byte)
 
-	// The real ffmpeg capture in internal/flv/testdata, under two configs:
+	// The real ffmpeg capture in pkg/flv/testdata, under two configs:
 	// roomy bounds, and tiny ones with B joining mid-stream.
-	raw, err := os.ReadFile(filepath.Join("..", "flv", "testdata", "avc_aac_160x120.flv"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "pkg", "flv", "testdata", "avc_aac_160x120.flv"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -210,11 +210,11 @@ func streamFuzzSeeds(tb testing.TB) map[string][]byte {
 
 	// E-RTMP video (hvc1, av01, vp09 FourCCs, ModEx, multitrack) and
 	// E-RTMP/legacy audio, with small queues.
-	hvcC, err := os.ReadFile(filepath.Join("..", "flv", "testdata", "hvcc_320x240.bin"))
+	hvcC, err := os.ReadFile(filepath.Join("..", "..", "pkg", "flv", "testdata", "hvcc_320x240.bin"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	av1C, err := os.ReadFile(filepath.Join("..", "flv", "testdata", "av1c_320x240.bin"))
+	av1C, err := os.ReadFile(filepath.Join("..", "..", "pkg", "flv", "testdata", "av1c_320x240.bin"))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -5,8 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/headwater-media/headwater/internal/flv"
 	"github.com/headwater-media/headwater/internal/lockcheck"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // Subscriber is one consumer's bounded queue of tags. The stream pushes into

@@ -3,7 +3,7 @@ package stream
 import (
 	"time"
 
-	"github.com/headwater-media/headwater/internal/flv"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // Tag is one media message, encoded once as a complete FLV tag (header,

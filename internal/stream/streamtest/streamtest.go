@@ -2,7 +2,7 @@
 // AAC sequence headers and frames laid out as stream.Stream.Write expects.
 package streamtest
 
-import "github.com/headwater-media/headwater/internal/flv"
+import "github.com/headwater-media/headwater/pkg/flv"
 
 // Buf returns a tag buffer holding payload at flv.TagHeaderSize.
 func Buf(payload []byte) []byte {

@@ -1,5 +1,11 @@
 // Package flv builds FLV tag bytes and parses the codec headers carried in
-// FLV/RTMP audio and video payloads.
+// FLV/RTMP audio and video payloads: legacy AVC/HEVC (codec id 12) and AAC,
+// enhanced RTMP v1/v2 headers (hvc1, av01, vp09, avc1; mp4a, Opus, fLaC,
+// ac-3, ec-3, .mp3; ModEx; multitrack is reported as unsupported), the AVC
+// decoder configuration and SPS, the AudioSpecificConfig, onMetaData, and
+// whole FLV files or streams (Reader). It depends on the standard library
+// only and is meant to be imported by other Go projects; every parser is
+// fuzzed (fuzz_test.go).
 //
 // The builders are meant for the hot path of a live origin: every incoming
 // RTMP audio, video or data message is turned into FLV tag bytes once, and

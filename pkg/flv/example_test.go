@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/headwater-media/headwater/internal/flv"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
 // Turning an RTMP video message into FLV tag bytes once, in a buffer the
