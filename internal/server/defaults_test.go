@@ -7,7 +7,7 @@ import (
 
 	"github.com/headwater-media/headwater/internal/config"
 	"github.com/headwater-media/headwater/internal/httpflv"
-	"github.com/headwater-media/headwater/internal/ingest"
+	"github.com/headwater-media/headwater/internal/rtmp"
 	"github.com/headwater-media/headwater/internal/stream"
 )
 
@@ -18,7 +18,7 @@ import (
 // proves the way back maps every key.
 func TestComponentsRunWithTheirDefaults(t *testing.T) {
 	cfg := config.Default()
-	require.Equal(t, ingest.DefaultConfig(), ingestConfig(cfg))
+	require.Equal(t, rtmp.DefaultConfig(), rtmpConfig(cfg))
 	require.Equal(t, stream.DefaultConfig(), streamConfig(cfg))
 	require.Equal(t, httpflv.DefaultConfig(), flvConfig(cfg))
 	lim := registryLimits(cfg)
@@ -36,9 +36,9 @@ func TestKeysReachTheirComponents(t *testing.T) {
 	cfg.Stream.MaxTSJump *= 3
 	cfg.Play.MergeMS = 0
 	cfg.HTTP.WriteTimeout *= 2
-	in, st, fl := ingestConfig(cfg), streamConfig(cfg), flvConfig(cfg)
-	require.Equal(t, 2*ingest.DefaultConfig().HandshakeTimeout, in.HandshakeTimeout)
-	require.Equal(t, ingest.DefaultConfig().MaxChunkStreams+1, in.MaxChunkStreams)
+	in, st, fl := rtmpConfig(cfg), streamConfig(cfg), flvConfig(cfg)
+	require.Equal(t, 2*rtmp.DefaultConfig().HandshakeTimeout, in.HandshakeTimeout)
+	require.Equal(t, rtmp.DefaultConfig().MaxChunkStreams+1, in.MaxChunkStreams)
 	require.Equal(t, int64(1e6), in.MaxPublishBitrate)
 	require.Equal(t, 3*stream.DefaultConfig().MaxTSJump, st.MaxTSJump)
 	require.Zero(t, fl.MergeWindow)

@@ -18,8 +18,8 @@ import (
 	"github.com/headwater-media/headwater/internal/api"
 	"github.com/headwater-media/headwater/internal/config"
 	"github.com/headwater-media/headwater/internal/httpflv"
-	"github.com/headwater-media/headwater/internal/ingest"
 	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/rtmp"
 	"github.com/headwater-media/headwater/internal/stream"
 	"github.com/headwater-media/headwater/internal/web"
 )
@@ -30,7 +30,7 @@ type Server struct {
 	log    zerolog.Logger
 	totals *stream.Totals
 	reg    *registry.Registry
-	rtmp   *ingest.Server
+	rtmp   *rtmp.Server
 	http   *http.Server
 
 	version string          // for GET /api/v1/server (WithVersion)
@@ -65,7 +65,7 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 		o(s)
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	s.rtmp = ingest.NewServer(ingestConfig(cfg), reg, log)
+	s.rtmp = rtmp.NewServer(rtmpConfig(cfg), reg, log)
 	return s
 }
 
@@ -86,8 +86,8 @@ func registryLimits(cfg config.Config) registry.Limits {
 	return registry.Limits{MaxStreams: cfg.Limits.MaxStreams, MaxPlayersPerStream: cfg.Limits.MaxPlayersPerStream}
 }
 
-func ingestConfig(cfg config.Config) ingest.Config {
-	c := ingest.DefaultConfig() // the fields no key sets keep their default
+func rtmpConfig(cfg config.Config) rtmp.Config {
+	c := rtmp.DefaultConfig() // the fields no key sets keep their default
 	c.HandshakeTimeout, c.ReadTimeout, c.MediaTimeout, c.WriteTimeout =
 		cfg.RTMP.HandshakeTimeout, cfg.RTMP.ReadTimeout, cfg.RTMP.MediaTimeout, cfg.RTMP.WriteTimeout
 	c.MaxConns, c.MaxConnsPerIP, c.MaxPublishBitrate = cfg.RTMP.MaxConns, cfg.Limits.MaxConnsPerIP, cfg.Limits.MaxPublishBitrate
@@ -127,10 +127,10 @@ func (s *Server) Start() error {
 	refusalCounts := map[string]func() uint64{
 		limitHTTPConns:                s.httpLn.refusedConns.Load,
 		limitHTTPConnsPerIP:           s.httpLn.refusedPerIP.Load,
-		ingest.LimitConns:             func() uint64 { return s.rtmp.Refusals().Conns },
-		ingest.LimitConnsPerIP:        func() uint64 { return s.rtmp.Refusals().ConnsPerIP },
-		ingest.LimitPublishBitrate:    func() uint64 { return s.rtmp.Refusals().PublishBitrate },
-		ingest.LimitStreams:           func() uint64 { return s.reg.Refusals().Streams },
+		rtmp.LimitConns:               func() uint64 { return s.rtmp.Refusals().Conns },
+		rtmp.LimitConnsPerIP:          func() uint64 { return s.rtmp.Refusals().ConnsPerIP },
+		rtmp.LimitPublishBitrate:      func() uint64 { return s.rtmp.Refusals().PublishBitrate },
+		rtmp.LimitStreams:             func() uint64 { return s.reg.Refusals().Streams },
 		httpflv.LimitPlayersPerStream: func() uint64 { return s.reg.Refusals().PlayersPerStream },
 	}
 	ignored := func(kind string) func() uint64 { return func() uint64 { return s.rtmp.Counts().Ignored[kind] } }
@@ -142,8 +142,8 @@ func (s *Server) Start() error {
 		api.NewLabelledCounter("headwater_rtmp_ignored_messages_total",
 			"RTMP messages ignored: of a type headwater does not handle, data messages other than metadata, unknown commands.",
 			"kind", map[string]func() uint64{
-				ingest.IgnoredType: ignored(ingest.IgnoredType), ingest.IgnoredData: ignored(ingest.IgnoredData),
-				ingest.IgnoredCommand: ignored(ingest.IgnoredCommand),
+				rtmp.IgnoredType: ignored(rtmp.IgnoredType), rtmp.IgnoredData: ignored(rtmp.IgnoredData),
+				rtmp.IgnoredCommand: ignored(rtmp.IgnoredCommand),
 			}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "headwater_log_lines_suppressed_total",
@@ -194,7 +194,7 @@ func (s *Server) Start() error {
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		if err := s.rtmp.Serve(rl); err != nil && !errors.Is(err, ingest.ErrServerClosed) {
+		if err := s.rtmp.Serve(rl); err != nil && !errors.Is(err, rtmp.ErrServerClosed) {
 			s.log.Error().Err(err).Msg("rtmp server stopped")
 		}
 	}()

@@ -1,4 +1,4 @@
-package ingest
+package rtmp
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
-	rtmp "github.com/yutopp/go-rtmp"
+	gortmp "github.com/yutopp/go-rtmp"
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
 	"github.com/headwater-media/headwater/internal/registry"
@@ -33,8 +33,8 @@ func publish(h *handler, name string) error {
 
 func statusCode(t *testing.T, err error) rtmpmsg.NetStreamOnStatusCode {
 	t.Helper()
-	var se *rtmp.StatusError
-	require.True(t, errors.As(err, &se), "want a *rtmp.StatusError, got %v", err)
+	var se *gortmp.StatusError
+	require.True(t, errors.As(err, &se), "want a *gortmp.StatusError, got %v", err)
 	return se.Code
 }
 

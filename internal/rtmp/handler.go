@@ -1,4 +1,4 @@
-package ingest
+package rtmp
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	rtmp "github.com/yutopp/go-rtmp"
+	gortmp "github.com/yutopp/go-rtmp"
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
 	"github.com/headwater-media/headwater/internal/registry"
@@ -20,7 +20,7 @@ import (
 // All its methods run on the connection's own goroutine (go-rtmp's message
 // loop), so its fields need no lock; only kick runs elsewhere.
 type handler struct {
-	rtmp.DefaultHandler
+	gortmp.DefaultHandler
 	srv  *Server
 	conn *deadlineConn
 	log  zerolog.Logger
@@ -36,7 +36,7 @@ type handler struct {
 	rate    rateMeter // media bytes of the current publish, when MaxPublishBitrate is set
 }
 
-var _ rtmp.Handler = (*handler)(nil)
+var _ gortmp.Handler = (*handler)(nil)
 
 // lenReader is what go-rtmp's patched payload reader offers to size buffers.
 type lenReader interface {
@@ -56,15 +56,15 @@ func (h *handler) OnConnect(_ uint32, cmd *rtmpmsg.NetConnectionConnect) error {
 	return nil
 }
 
-func (h *handler) OnPublish(_ *rtmp.StreamContext, _ uint32, cmd *rtmpmsg.NetStreamPublish) error {
+func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetStreamPublish) error {
 	if h.pub != nil {
-		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: "already publishing on this connection"}
+		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: "already publishing on this connection"}
 	}
 	name, query := registry.SplitQuery(cmd.PublishingName)
 	key, err := registry.NewKey(h.app, name)
 	if err != nil {
 		h.log.Warn().Str("app", h.app).Str("stream", name).Msg("publish refused: bad name")
-		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
+		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
 	}
 	var pub *registry.Publisher
 	pub, err = h.srv.reg.Publish(key, registry.PublisherInfo{
@@ -76,17 +76,17 @@ func (h *handler) OnPublish(_ *rtmp.StreamContext, _ uint32, cmd *rtmpmsg.NetStr
 		// go-rtmp sends the status, then the connection ends.
 		h.srv.refusalLog(h.log).Warn().Str("limit", LimitStreams).Str("app", key.App).Str("stream", key.Name).
 			Msg("publish refused: limit reached")
-		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed,
+		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed,
 			Description: "server busy: too many live streams, retry later", Err: err}
 	}
 	if err != nil {
 		h.log.Warn().Str("app", key.App).Str("stream", key.Name).Err(err).Msg("publish refused")
-		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
+		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
 	}
 	st, err := pub.Stream()
 	if err != nil { // released already (shutdown): nothing to publish into
 		pub.Release()
-		return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed, Description: err.Error(), Err: err}
+		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed, Description: err.Error(), Err: err}
 	}
 	h.pub, h.started, h.stream, h.frames = pub, time.Now(), st, st.Frames()
 	h.rate = rateMeter{start: h.started}
@@ -97,8 +97,8 @@ func (h *handler) OnPublish(_ *rtmp.StreamContext, _ uint32, cmd *rtmpmsg.NetStr
 	return nil
 }
 
-func (h *handler) OnPlay(_ *rtmp.StreamContext, _ uint32, _ *rtmpmsg.NetStreamPlay) error {
-	return &rtmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePlayFailed,
+func (h *handler) OnPlay(_ *gortmp.StreamContext, _ uint32, _ *rtmpmsg.NetStreamPlay) error {
+	return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePlayFailed,
 		Description: "RTMP play is not served here; use HTTP-FLV"}
 }
 

@@ -1,13 +1,15 @@
-// Package ingest is the RTMP publishing side: it accepts connections, runs
-// go-rtmp on each behind deadlines and input bounds, and feeds published
-// media into the registry.
+// Package rtmp is headwater's RTMP server: it accepts connections, runs
+// go-rtmp (imported as gortmp) on each behind deadlines and input bounds,
+// and feeds published media into the registry. Publish sessions are a
+// source; RTMP play sessions, a sink, will live here too
+// (../shared/docs/sources-and-sinks.md).
 //
 // go-rtmp v0.0.7 is used through a patched copy (third_party/go-rtmp, see its
 // PATCHES.md) and contained here: this package owns the accept loop (with
 // backoff and a connection limit), one goroutine per connection that it
 // waits for on Shutdown, a deadline on every read and write, bounds on
 // buffered input, and the routing of go-rtmp's logrus output into zerolog.
-package ingest
+package rtmp
 
 import (
 	"context"
@@ -21,7 +23,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/sirupsen/logrus"
-	rtmp "github.com/yutopp/go-rtmp"
+	gortmp "github.com/yutopp/go-rtmp"
 
 	"github.com/headwater-media/headwater/internal/lockcheck"
 	"github.com/headwater-media/headwater/internal/registry"
@@ -324,14 +326,14 @@ func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
 	cs := &connSampler{own: newLineBudget(connLogBurst, connLogPeriod), global: s.logBudget, total: &s.suppressedLines}
 	h := &handler{srv: s, conn: dc, log: cs.sampled(s.log.With().Str("remote", remote).Logger())}
 	rtmpLog := cs.sampled(s.log.With().Str("component", "go-rtmp").Str("remote", remote).Logger())
-	srv := rtmp.NewServer(&rtmp.ServerConfig{
-		OnConnect: func(net.Conn) (io.ReadWriteCloser, *rtmp.ConnConfig) {
-			return dc, &rtmp.ConnConfig{
+	srv := gortmp.NewServer(&gortmp.ServerConfig{
+		OnConnect: func(net.Conn) (io.ReadWriteCloser, *gortmp.ConnConfig) {
+			return dc, &gortmp.ConnConfig{
 				Handler:          h,
 				Logger:           s.rtmpLg.WithField(connLogField, &rtmpLog),
 				ReaderBufferSize: 64 << 10,
 				WriterBufferSize: 4 << 10,
-				ControlState: rtmp.StreamControlStateConfig{
+				ControlState: gortmp.StreamControlStateConfig{
 					MaxMessageSize:    s.cfg.MaxMessageSize,
 					MaxPartialBytes:   s.cfg.MaxPartialBytes,
 					MaxChunkStreams:   s.cfg.MaxChunkStreams,
@@ -351,7 +353,7 @@ func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
 	case errors.Is(err, errHandshakeTimeout):
 		s.handshakeTimeouts.Add(1)
 		ev = last.Info()
-	case errors.Is(err, rtmp.ErrHandshake):
+	case errors.Is(err, gortmp.ErrHandshake):
 		// Port scanners and health checks: not worth more than debug.
 	default:
 		ev = last.Info()

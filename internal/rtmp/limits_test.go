@@ -1,4 +1,4 @@
-package ingest
+package rtmp
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
-	rtmp "github.com/yutopp/go-rtmp"
+	gortmp "github.com/yutopp/go-rtmp"
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
 	"github.com/headwater-media/headwater/internal/registry"
@@ -31,7 +31,7 @@ func TestMaxStreamsGetsPublishFailed(t *testing.T) {
 	err := publish(second, "b")
 	require.ErrorIs(t, err, registry.ErrTooManyStreams)
 	require.Equal(t, rtmpmsg.NetStreamOnStatusCodePublishFailed, statusCode(t, err))
-	var se *rtmp.StatusError
+	var se *gortmp.StatusError
 	require.True(t, errors.As(err, &se))
 	require.Contains(t, se.Description, "too many live streams")
 	require.Equal(t, registry.Refusals{Streams: 1}, reg.Refusals())

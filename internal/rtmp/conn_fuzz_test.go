@@ -1,4 +1,4 @@
-package ingest
+package rtmp
 
 import (
 	"bytes"
@@ -238,7 +238,7 @@ func FuzzRTMPConn(f *testing.F) {
 	// (see TestWriteRTMPFuzzSeeds).
 
 	// Log errors with their pkg/errors stacks: go-rtmp recovers panics in
-	// its message loop into such an error, which ingest logs when the
+	// its message loop into such an error, which this package logs when the
 	// connection ends; see swallowedPanic.
 	prev := zerolog.ErrorMarshalFunc
 	zerolog.ErrorMarshalFunc = func(err error) any { return fmt.Sprintf("%+v", err) }
@@ -268,7 +268,7 @@ func (l *logSink) String() string {
 // recovered from while headwater code was on the stack, or "". go-rtmp
 // turns a panic in its message loop (handlers included) into an error
 // whose stack, taken in the deferred recover, runs from runtime.gopanic
-// through the panicking frames down to ingest's serveConn. A panic within
+// through the panicking frames down to serveConn. A panic within
 // go-rtmp alone is go-rtmp's way of failing a connection; one in our
 // handler would leave our state half-updated.
 func swallowedPanic(log string) string {
@@ -277,7 +277,7 @@ func swallowedPanic(log string) string {
 		return ""
 	}
 	frames := log[i:]
-	if j := strings.Index(frames, "internal/ingest.(*Server).serveConn"); j >= 0 {
+	if j := strings.Index(frames, "internal/rtmp.(*Server).serveConn"); j >= 0 {
 		frames = frames[:j]
 	}
 	if strings.Contains(frames, "headwater-media/headwater/internal/") {
