@@ -41,8 +41,9 @@ func (b *lineBudget) take(now int64) bool {
 // a line goes out when both the connection's budget and the server-wide
 // one allow it; otherwise it is counted in suppressed (for the next line
 // that goes out, or the connection's last) and in the server's total.
+// Without its own budget it applies the server-wide one alone.
 type connSampler struct {
-	own        *lineBudget
+	own        *lineBudget // nil: no per-connection budget
 	global     *lineBudget
 	total      *atomic.Uint64 // the server's suppressed lines
 	suppressed atomic.Uint64  // suppressed since the last line that went out
@@ -57,7 +58,7 @@ var (
 // enabled level.
 func (c *connSampler) Sample(zerolog.Level) bool {
 	now := time.Now().UnixNano()
-	if c.own.take(now) && c.global.take(now) {
+	if (c.own == nil || c.own.take(now)) && c.global.take(now) {
 		return true
 	}
 	c.suppressed.Add(1)

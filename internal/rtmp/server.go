@@ -344,36 +344,24 @@ func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
 	})
 	start := time.Now()
 	err := srv.ServeConn(c)
-	// The last line of a connection skips its own budget (so that it can
-	// tell how many of its lines were suppressed), not the server's.
-	last := s.log.Sample(globalSampler{s})
-	ev := last.Debug()
+	lvl := zerolog.InfoLevel
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		lvl = zerolog.DebugLevel
 	case errors.Is(err, errHandshakeTimeout):
 		s.handshakeTimeouts.Add(1)
-		ev = last.Info()
 	case errors.Is(err, gortmp.ErrHandshake):
-		// Port scanners and health checks: not worth more than debug.
-	default:
-		ev = last.Info()
+		lvl = zerolog.DebugLevel // port scanners and health checks
 	}
+	// The last line of a connection skips its own budget (so that it can
+	// tell how many of its lines were suppressed), not the server's.
+	last := s.log.Sample(&connSampler{global: s.logBudget, total: &s.suppressedLines})
+	ev := last.WithLevel(lvl)
 	if n := cs.suppressed.Load(); n > 0 {
 		ev = ev.Uint64("suppressed", n)
 	}
 	ev.Str("remote", remote).Dur("duration", time.Since(start)).Int64("bytes_in", dc.bytesIn.Load()).
 		AnErr("error", err).Msg("rtmp connection closed")
-}
-
-// globalSampler lets a line through when the server-wide log budget allows.
-type globalSampler struct{ s *Server }
-
-func (g globalSampler) Sample(zerolog.Level) bool {
-	if g.s.logBudget.take(time.Now().UnixNano()) {
-		return true
-	}
-	g.s.suppressedLines.Add(1)
-	return false
 }
 
 // Shutdown stops accepting, closes every connection (publishers release
