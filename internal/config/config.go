@@ -14,7 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/headwater-media/headwater/internal/httpflv"
+	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/rtmp"
 	"github.com/headwater-media/headwater/internal/stream"
 )
@@ -60,7 +60,7 @@ type Play struct {
 	// waits this long (rounded up to a 5 ms grid) before it takes its next
 	// batch, so that a busy stream costs one write per window per player.
 	// It adds up to that much latency; 0 writes each tag as soon as it
-	// arrives. The default is httpflv.DefaultConfig's.
+	// arrives. The default is play.DefaultConfig's.
 	MergeMS int `yaml:"merge_ms"`
 }
 
@@ -118,12 +118,12 @@ type Log struct {
 
 // Default returns the embedded defaults: RTMP on :1935, HTTP on :8080, and
 // for every key that configures a component, that component's own default
-// (rtmp, stream and httpflv DefaultConfig), so the two cannot differ
+// (rtmp, stream and play DefaultConfig), so the two cannot differ
 // (server's TestComponentsRunWithTheirDefaults checks the way back).
 func Default() Config {
 	// Each component's own defaults are the defaults of its keys; only
 	// what belongs to no component (addresses, totals, logging) is set here.
-	in, st, fl := rtmp.DefaultConfig(), stream.DefaultConfig(), httpflv.DefaultConfig()
+	in, st, fl := rtmp.DefaultConfig(), stream.DefaultConfig(), play.DefaultConfig()
 	c := Config{
 		RTMP:   RTMP{Addr: ":1935", MaxConns: in.MaxConns},
 		HTTP:   HTTP{Addr: ":8080", MaxConns: 20000, WriteTimeout: fl.WriteTimeout},

@@ -35,34 +35,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/headwater-media/headwater/internal/lockcheck"
+	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/stream"
 	"github.com/headwater-media/headwater/pkg/flv"
 )
-
-// Config tunes the player side.
-type Config struct {
-	// WriteTimeout disconnects a player whose socket accepts nothing for
-	// this long.
-	WriteTimeout time.Duration
-	// DrainTimeout bounds the last writes after the publisher has gone.
-	DrainTimeout time.Duration
-	// MergeWindow is how long a player waits after a write before it takes
-	// its next batch: up to that much latency for fewer, larger writes. 0
-	// writes each tag as soon as it arrives.
-	MergeWindow time.Duration
-}
-
-// DefaultConfig returns the defaults.
-func DefaultConfig() Config {
-	return Config{WriteTimeout: 10 * time.Second, DrainTimeout: time.Second, MergeWindow: DefaultMergeWindow}
-}
-
-// DefaultMergeWindow is play.merge_ms's default (config.Default has the
-// same): with 1,000 players of a 2.7 Mbit/s stream it kept latency p99 at
-// 42 ms, under the 50 ms goal with room to spare, where 40 ms gave 47 ms
-// (docs/performance.md).
-const DefaultMergeWindow = 35 * time.Millisecond
 
 // RetryAfter is the Retry-After, in seconds, of a 503 for a limit.
 const RetryAfter = "5"
@@ -85,34 +62,15 @@ var responseHead = []byte("HTTP/1.1 200 OK\r\n" +
 	"Connection: close\r\n" +
 	"\r\n")
 
-const (
-	// maxIOV is the most buffers one writev gets; a longer batch (a join
-	// with a long GOP) takes several.
-	maxIOV = 16
-	// deadlineSlack: a batch moves the write deadline only when less than
-	// WriteTimeout - WriteTimeout/deadlineSlack of it is left, so a
-	// player that accepts nothing is cut off after 90 to 100 % of
-	// WriteTimeout.
-	deadlineSlack = 10
-	// maxClientBytes is how much a client may send after its request
-	// before it is disconnected: a player has nothing more to say.
-	maxClientBytes = 64 << 10
-)
-
-// Passthrough is implemented by a net.Conn wrapper that passes bytes
-// through unchanged (a listener's accounting wrapper, say) and returns the
-// connection it wraps. A player writes (with writev, which only the net
-// package's own connections can do), reads and sets deadlines on the
-// innermost connection, and closes the outermost one.
-type Passthrough interface {
-	Passthrough() net.Conn
-}
+// maxClientBytes is how much a client may send after its request before
+// it is disconnected: a player has nothing more to say.
+const maxClientBytes = 64 << 10
 
 // Handler serves HTTP-FLV. App and stream names come from the path value
 // functions so that any router can mount it.
 type Handler struct {
 	Registry *registry.Registry
-	Config   Config
+	Config   play.Config
 	Log      zerolog.Logger
 	Totals   *stream.Totals
 	// Params returns the {app} and {file} path segments of r.
@@ -224,55 +182,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Str("remote", r.RemoteAddr).Str("user_agent", r.UserAgent()).Msg("play start")
 	st := h.serve(ctx, kick, conn, sub, player)
 	h.Log.Info().Str("app", key.App).Str("stream", key.Name).Uint64("player_id", player.ID()).
-		Str("remote", r.RemoteAddr).Dur("duration", time.Since(start)).Int64("bytes", st.sent).
-		Int64("writes", st.writes).Uint64("dropped", sub.Dropped()).Str("reason", st.reason).Msg("play stop")
-}
-
-// Why a player stopped, as logged.
-const (
-	reasonEnded = "stream ended"
-	reasonGone  = "client gone or server shutting down"
-)
-
-// playStats is what a player's session did, for its "play stop" line.
-type playStats struct {
-	sent   int64  // body bytes written
-	writes int64  // writev calls, the response head's included
-	reason string // why it stopped
+		Str("remote", r.RemoteAddr).Dur("duration", time.Since(start)).Int64("bytes", st.Sent).
+		Int64("writes", st.Writes).Uint64("dropped", sub.Dropped()).Str("reason", st.Reason).Msg("play stop")
 }
 
 // serve runs one player on its hijacked connection until the stream ends,
 // the client goes, ctx is done (server shutdown, kick) or a write fails,
 // then closes the connection. cancel cancels ctx: the close watcher calls
 // it when the client goes.
-func (h *Handler) serve(ctx context.Context, cancel context.CancelFunc, conn net.Conn, sub *stream.Subscriber, player *registry.Player) playStats {
-	raw := conn
-	for {
-		p, ok := raw.(Passthrough)
-		if !ok {
-			break
-		}
-		raw = p.Passthrough()
-	}
+func (h *Handler) serve(ctx context.Context, cancel context.CancelFunc, conn net.Conn, sub *stream.Subscriber, player *registry.Player) play.Result {
+	raw := play.Innermost(conn)
 	watched := make(chan struct{})
 	go watchClose(raw, cancel, watched)
-	// Once ctx is done (client gone, shutdown), a write blocked on a
-	// stalled client must not wait for its deadline: move every deadline
-	// into the past. writeBatch checks ctx after setting its own deadline,
-	// so it cannot overwrite this one unnoticed.
-	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer func() {
-		stop()
 		_ = conn.Close() // the outermost conn: a wrapper may account for it
 		cancel()
 		<-watched
 	}()
-	p := &session{raw: raw, player: player}
-	if h.Config.MergeWindow > 0 {
-		p.merge = newMergeTimer()
-	}
-	sent, reason := h.play(ctx, p, sub)
-	return playStats{sent: sent, writes: p.writes, reason: reason}
+	return play.NewSession(conn, framer{}, h.Config, player, h.Totals).Run(ctx, sub)
 }
 
 // watchClose is a player's close watcher. It reads from c, discarding
@@ -294,143 +221,18 @@ func watchClose(c net.Conn, cancel context.CancelFunc, done chan<- struct{}) {
 	}
 }
 
-// session is one player's connection state, used by the handler goroutine
-// only. It is allocated once per player, so that writing a batch
-// allocates nothing.
-type session struct {
-	raw   net.Conn    // the innermost connection: writes and deadlines
-	iov   net.Buffers // the buffers of the writev in progress; a slice of iovs
-	iovs  [maxIOV][]byte
-	hdr   [flv.HeaderSize + flv.PrevTagSizeLen]byte
-	merge *mergeTimer // nil without a merge window
-	// deadline is the connection's write deadline, as last set.
-	deadline time.Time
+// framer is HTTP-FLV's play.Framer: the response head, the FLV header,
+// then each tag's shared bytes as they are.
+type framer struct{}
 
-	player     *registry.Player // counts bytes and the first frame (account); may be nil
-	firstFrame bool             // a media frame was written
+func (framer) Head() []byte { return responseHead }
 
-	writes int64 // write calls so far
+func (framer) Start(audio, video bool) []byte {
+	return flv.AppendHeader(make([]byte, 0, flv.HeaderSize+flv.PrevTagSizeLen), audio, video)
 }
 
-// play writes until the stream ends, the client goes or a write fails. It
-// returns the bytes written and why it stopped.
-func (h *Handler) play(ctx context.Context, p *session, sub *stream.Subscriber) (int64, string) {
-	if err := p.writeHead(ctx, h.Config.WriteTimeout); err != nil {
-		return 0, "write: " + err.Error()
-	}
-	var (
-		sent    int64
-		batch   []*stream.Tag
-		started bool
-		err     error
-	)
-	for {
-		if ctx.Err() != nil { // a busy stream never leaves Next waiting
-			return sent, reasonGone
-		}
-		batch, err = sub.Next(ctx, batch[:0])
-		ended := err != nil || sub.Ended()
-		var wrote time.Time
-		if len(batch) > 0 {
-			var n int64
-			var werr error
-			wrote = time.Now()
-			deadline := p.deadline
-			switch {
-			case ended:
-				deadline = wrote.Add(min(h.Config.WriteTimeout, h.Config.DrainTimeout))
-			case deadline.Sub(wrote) < h.Config.WriteTimeout-h.Config.WriteTimeout/deadlineSlack:
-				// Moving a deadline costs a runtime timer update: do it
-				// when a tenth of the timeout has gone, not every batch.
-				deadline = wrote.Add(h.Config.WriteTimeout)
-			}
-			if started {
-				n, werr = p.writeBatch(ctx, deadline, nil, batch)
-			} else {
-				audio, video := sub.Tracks()
-				n, werr = p.writeBatch(ctx, deadline, flv.AppendHeader(p.hdr[:0], audio, video), batch)
-				started = true
-			}
-			sent += n
-			p.account(batch, n, werr)
-			if h.Totals != nil {
-				h.Totals.BytesOut.Add(uint64(n))
-			}
-			if cap(batch) > stream.KeepQueueCap {
-				batch = nil // the join batch: do not keep its array
-			} else {
-				clear(batch)
-			}
-			if werr != nil {
-				if ctx.Err() != nil {
-					return sent, reasonGone
-				}
-				return sent, "write: " + werr.Error()
-			}
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, stream.ErrEnded):
-			return sent, reasonEnded
-		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			return sent, reasonGone
-		default:
-			return sent, err.Error()
-		}
-		if p.merge != nil && !ended && !wrote.IsZero() {
-			if !p.merge.wait(ctx, wrote.Add(h.Config.MergeWindow)) {
-				return sent, reasonGone
-			}
-		}
-	}
-}
+func (framer) Append(iov net.Buffers, t *stream.Tag) net.Buffers { return append(iov, t.Data) }
 
-// writeHead writes the response head.
-func (p *session) writeHead(ctx context.Context, timeout time.Duration) error {
-	p.deadline = time.Now().Add(timeout)
-	if err := p.raw.SetWriteDeadline(p.deadline); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	p.writes++
-	_, err := p.raw.Write(responseHead)
-	return err
-}
+func (framer) Flushed() {}
 
-// writeBatch writes first (if any) and the tags of batch with writev, at
-// most maxIOV buffers a call, all by deadline. It allocates nothing.
-func (p *session) writeBatch(ctx context.Context, deadline time.Time, first []byte, batch []*stream.Tag) (int64, error) {
-	if !deadline.Equal(p.deadline) {
-		if err := p.raw.SetWriteDeadline(deadline); err != nil {
-			return 0, err
-		}
-		p.deadline = deadline
-	}
-	// After the deadline is set: a cancellation from now on moves it into
-	// the past (see serve), one before is seen here.
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	p.iov = p.iovs[:0]
-	if len(first) > 0 {
-		p.iov = append(p.iov, first)
-	}
-	var n int64
-	for i, t := range batch {
-		p.iov = append(p.iov, t.Data)
-		if len(p.iov) < maxIOV && i < len(batch)-1 {
-			continue
-		}
-		p.writes++
-		m, err := p.iov.WriteTo(p.raw) // consumes p.iov, clearing its buffers
-		n += m
-		if err != nil {
-			clear(p.iovs[:])
-			return n, err
-		}
-		p.iov = p.iovs[:0]
-	}
-	return n, nil
-}
+func (framer) End() []byte { return nil }

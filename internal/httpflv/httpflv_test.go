@@ -9,13 +9,14 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/stream"
 )
 
 func testHandler(reg *registry.Registry) *Handler {
 	return &Handler{
-		Registry: reg, Config: DefaultConfig(), Log: zerolog.Nop(),
+		Registry: reg, Config: play.DefaultConfig(), Log: zerolog.Nop(),
 		Params: func(r *http.Request) (string, string) {
 			app, file, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 			return app, file

@@ -20,6 +20,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/headwater-media/headwater/internal/lockcheck"
+	"github.com/headwater-media/headwater/internal/play"
+	"github.com/headwater-media/headwater/internal/play/playtest"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/stream"
 	st "github.com/headwater-media/headwater/internal/stream/streamtest"
@@ -68,7 +70,7 @@ type flvServer struct {
 	cancel context.CancelFunc // cancels every request context (as server.Shutdown does)
 }
 
-func startFLV(t *testing.T, cfg Config) *flvServer {
+func startFLV(t *testing.T, cfg play.Config) *flvServer {
 	t.Helper()
 	reg := registry.New(stream.DefaultConfig())
 	logs := &logSink{}
@@ -143,7 +145,7 @@ func readTags(t *testing.T, r io.Reader) (flv.Header, []uint32, error) {
 // headers), the body is the FLV stream in order, and it ends with the
 // connection once the publisher has gone.
 func TestResponseIsRawFLVUntilClose(t *testing.T) {
-	fs := startFLV(t, DefaultConfig())
+	fs := startFLV(t, play.DefaultConfig())
 	pub := fs.publish(t, "s")
 	_, resp, br := fs.get(t, "/live/s.flv")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -168,7 +170,7 @@ func TestResponseIsRawFLVUntilClose(t *testing.T) {
 		require.EqualValues(t, i*40, v)
 	}
 	require.Eventually(t, func() bool { return len(fs.logs.stops(t)) == 1 }, 5*time.Second, time.Millisecond)
-	require.Equal(t, reasonEnded, fs.logs.stops(t)[0]["reason"])
+	require.Equal(t, play.ReasonEnded, fs.logs.stops(t)[0]["reason"])
 }
 
 // TestMergeWindowBatchesWrites publishes 40 frames over about 320 ms: with
@@ -182,7 +184,7 @@ func TestMergeWindowBatchesWrites(t *testing.T) {
 	)
 	writes := map[time.Duration]float64{}
 	for _, window := range []time.Duration{0, 100 * time.Millisecond} {
-		cfg := DefaultConfig()
+		cfg := play.DefaultConfig()
 		cfg.MergeWindow = window
 		fs := startFLV(t, cfg)
 		pub := fs.publish(t, "m")
@@ -227,7 +229,7 @@ func TestMergeWindowBatchesWrites(t *testing.T) {
 // WriteTimeout after its socket filled, while another player of the same
 // stream keeps receiving.
 func TestStalledPlayerIsCutOff(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := play.DefaultConfig()
 	cfg.WriteTimeout = 300 * time.Millisecond
 	cfg.MergeWindow = 0
 	fs := startFLV(t, cfg)
@@ -298,7 +300,7 @@ func TestStalledPlayerIsCutOff(t *testing.T) {
 // ends every player at once, even one blocked writing to a client that
 // does not read (its write deadline is far away).
 func TestShutdownEndsHijackedPlayers(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := play.DefaultConfig()
 	cfg.WriteTimeout = time.Minute
 	fs := startFLV(t, cfg)
 	pub := fs.publish(t, "y")
@@ -339,7 +341,7 @@ func TestShutdownEndsHijackedPlayers(t *testing.T) {
 		t.Fatal("the reading client's connection was not closed")
 	}
 	for _, s := range fs.logs.stops(t) {
-		require.Equal(t, reasonGone, s["reason"])
+		require.Equal(t, play.ReasonGone, s["reason"])
 	}
 	require.Len(t, fs.logs.stops(t), 2)
 	require.Equal(t, 0, fs.reg.Stats().Players)
@@ -349,7 +351,7 @@ func TestShutdownEndsHijackedPlayers(t *testing.T) {
 // stream sends nothing releases its player at once (its close watcher
 // notices; no write is needed to find out).
 func TestClientCloseIsNoticedWhileIdle(t *testing.T) {
-	fs := startFLV(t, DefaultConfig())
+	fs := startFLV(t, play.DefaultConfig())
 	fs.publish(t, "z")
 	c, resp, br := fs.get(t, "/live/z.flv")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -359,7 +361,7 @@ func TestClientCloseIsNoticedWhileIdle(t *testing.T) {
 	require.NoError(t, c.Close())
 	require.Eventually(t, func() bool { return fs.reg.Stats().Players == 0 }, 2*time.Second, time.Millisecond)
 	require.Eventually(t, func() bool { return len(fs.logs.stops(t)) == 1 }, 2*time.Second, time.Millisecond)
-	require.Equal(t, reasonGone, fs.logs.stops(t)[0]["reason"])
+	require.Equal(t, play.ReasonGone, fs.logs.stops(t)[0]["reason"])
 }
 
 // readTagsN reads the FLV header and n tags.
@@ -383,64 +385,6 @@ func readTagsN(t *testing.T, r io.Reader, n int) (flv.Header, []uint32, error) {
 	return h, ts, nil
 }
 
-// sendBench is a stream with players, each a subscriber whose session
-// writes to its own loopback TCP connection; the client ends discard.
-type sendBench struct {
-	s       *stream.Stream
-	players []*benchPlayer
-	done    sync.WaitGroup
-	closers []io.Closer
-}
-
-type benchPlayer struct {
-	sub   *stream.Subscriber
-	p     *session
-	batch []*stream.Tag
-}
-
-func newSendBench(tb testing.TB, players int) *sendBench {
-	tb.Helper()
-	b := &sendBench{s: stream.New(stream.Config{GOPCacheBytes: 1 << 20, QueueBytes: 64 << 20, QueueDuration: 0})}
-	require.NoError(tb, b.s.Write(flv.TagVideo, 0, st.AVCSeqHeader()))
-	require.NoError(tb, b.s.Write(flv.TagVideo, 0, st.AVCFrame(true, 1000)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(tb, err)
-	defer ln.Close()
-	for range players {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		require.NoError(tb, err)
-		sc, err := ln.Accept()
-		require.NoError(tb, err)
-		b.closers = append(b.closers, c, sc)
-		b.done.Add(1)
-		go func() { defer b.done.Done(); _, _ = io.Copy(io.Discard, c) }()
-		bp := &benchPlayer{sub: b.s.Subscribe(), p: &session{raw: sc}}
-		b.players = append(b.players, bp)
-		bp.step(tb) // the join batch
-	}
-	return b
-}
-
-// step is one turn of a player's loop: take everything queued, write it.
-func (bp *benchPlayer) step(tb testing.TB) {
-	var err error
-	bp.batch, err = bp.sub.Next(context.Background(), bp.batch[:0])
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := bp.p.writeBatch(context.Background(), time.Now().Add(time.Minute), nil, bp.batch); err != nil {
-		tb.Fatal(err)
-	}
-	clear(bp.batch)
-}
-
-func (b *sendBench) close() {
-	for _, c := range b.closers {
-		c.Close()
-	}
-	b.done.Wait()
-}
-
 // TestSendPathAllocatesNothing: a tag written by the publisher and taken
 // and written (writev to a TCP socket) by 10 players costs at most one
 // allocation in all: Stream.Write's share of a slab of *stream.Tag (the
@@ -450,18 +394,16 @@ func TestSendPathAllocatesNothing(t *testing.T) {
 	if lockcheck.Enabled() {
 		t.Skip("go-deadlock's mutexes allocate on every lock; the count is only meaningful in normal builds")
 	}
-	b := newSendBench(t, 10)
-	defer b.close()
+	b := playtest.NewSendBench(t, 10, func() play.Framer { return framer{} })
+	defer b.Close()
 	buf := st.AVCFrame(false, 11000)
 	ts := uint32(0)
 	allocs := testing.AllocsPerRun(200, func() {
 		ts += 33
-		if err := b.s.Write(flv.TagVideo, ts, buf); err != nil {
+		if err := b.S.Write(flv.TagVideo, ts, buf); err != nil {
 			t.Fatal(err)
 		}
-		for _, bp := range b.players {
-			bp.step(t)
-		}
+		b.Step(t)
 	})
 	require.LessOrEqual(t, allocs, 1.0, "allocations per tag, 10 players")
 }
@@ -473,21 +415,20 @@ func TestSendPathAllocatesNothing(t *testing.T) {
 // takes 1/32 of an allocation per tag for its *stream.Tag; the payload
 // buffer is the publisher's); the send path adds 0 per tag per player.
 // ns/op / 50 is the Go and kernel cost of one one-tag write to one player,
-// with the receiving ends on the same cores.
+// with the receiving ends on the same cores. internal/rtmp's
+// BenchmarkRTMPSendPath is the same for RTMP play.
 func BenchmarkSendPath(b *testing.B) {
 	const players = 50
-	sb := newSendBench(b, players)
-	defer sb.close()
+	sb := playtest.NewSendBench(b, players, func() play.Framer { return framer{} })
+	defer sb.Close()
 	buf := st.AVCFrame(false, 11000)
 	b.SetBytes(int64(len(buf) * players))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := sb.s.Write(flv.TagVideo, uint32(i), buf); err != nil {
+		if err := sb.S.Write(flv.TagVideo, uint32(i), buf); err != nil {
 			b.Fatal(err)
 		}
-		for _, bp := range sb.players {
-			bp.step(b)
-		}
+		sb.Step(b)
 	}
 }

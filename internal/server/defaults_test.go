@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/headwater-media/headwater/internal/config"
-	"github.com/headwater-media/headwater/internal/httpflv"
+	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/rtmp"
 	"github.com/headwater-media/headwater/internal/stream"
 )
@@ -20,7 +20,7 @@ func TestComponentsRunWithTheirDefaults(t *testing.T) {
 	cfg := config.Default()
 	require.Equal(t, rtmp.DefaultConfig(), rtmpConfig(cfg))
 	require.Equal(t, stream.DefaultConfig(), streamConfig(cfg))
-	require.Equal(t, httpflv.DefaultConfig(), flvConfig(cfg))
+	require.Equal(t, play.DefaultConfig(), flvConfig(cfg))
 	lim := registryLimits(cfg)
 	require.Equal(t, cfg.Limits.MaxStreams, lim.MaxStreams)
 	require.Zero(t, lim.MaxPlayersPerStream, "unlimited by default")
@@ -42,5 +42,5 @@ func TestKeysReachTheirComponents(t *testing.T) {
 	require.Equal(t, int64(1e6), in.MaxPublishBitrate)
 	require.Equal(t, 3*stream.DefaultConfig().MaxTSJump, st.MaxTSJump)
 	require.Zero(t, fl.MergeWindow)
-	require.Equal(t, 2*httpflv.DefaultConfig().WriteTimeout, fl.WriteTimeout)
+	require.Equal(t, 2*play.DefaultConfig().WriteTimeout, fl.WriteTimeout)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/headwater-media/headwater/internal/api"
 	"github.com/headwater-media/headwater/internal/config"
 	"github.com/headwater-media/headwater/internal/httpflv"
+	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/rtmp"
 	"github.com/headwater-media/headwater/internal/stream"
@@ -95,8 +96,8 @@ func rtmpConfig(cfg config.Config) rtmp.Config {
 	return c
 }
 
-func flvConfig(cfg config.Config) httpflv.Config {
-	c := httpflv.DefaultConfig() // DrainTimeout has no key
+func flvConfig(cfg config.Config) play.Config {
+	c := play.DefaultConfig() // DrainTimeout has no key
 	c.WriteTimeout = cfg.HTTP.WriteTimeout
 	c.MergeWindow = time.Duration(cfg.Play.MergeMS) * time.Millisecond
 	return c

@@ -1,4 +1,4 @@
-package httpflv
+package play
 
 import (
 	"context"
