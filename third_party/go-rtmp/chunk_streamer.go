@@ -54,6 +54,13 @@ type ChunkStreamer struct {
 
 	controlStreamWriter func(chunkStreamID int, timestamp uint32, msg message.Message) error
 
+	// Writer hand-over (headwater patch 12): handOverMu guards the fields
+	// below; it is never held while waiting.
+	handOverMu  sync.Mutex
+	handedOver  bool          // HandOver has succeeded: go-rtmp writes nothing more
+	pendingMsgs int           // messages scheduled and not yet completely written
+	idleCh      chan struct{} // made by a waiting HandOver, closed when pendingMsgs drops to 0
+
 	partialBytes    uint64             // Total announced length of messages which are not completed yet
 	completedReader *ChunkStreamReader // A reader which has completed a message at the last
 
@@ -149,7 +156,9 @@ again:
 		return nil, err
 	}
 	if cs.r.FragmentReadBytes() >= uint32(cs.peerState.ackWindowSize/2) { // TODO: fix size
-		if err := cs.sendAck(cs.r.TotalReadBytes()); err != nil {
+		// After a hand-over, acks are the application's to send: the
+		// connection goes on being read. (headwater patch 12)
+		if err := cs.sendAck(cs.r.TotalReadBytes()); err != nil && !errors.Is(err, ErrWriterHandedOver) {
 			return nil, err
 		}
 		cs.r.ResetFragmentReadBytes()
@@ -164,6 +173,9 @@ again:
 // NewChunkWriter Returns a writer for a chunkStreamID.
 // Wait until writing have been finished if the writer is running.
 func (cs *ChunkStreamer) NewChunkWriter(ctx context.Context, chunkStreamID int) (*ChunkStreamWriter, error) {
+	if cs.isHandedOver() { // headwater patch 12
+		return nil, ErrWriterHandedOver
+	}
 	writer, err := cs.prepareChunkWriter(chunkStreamID)
 	if err != nil {
 		return nil, errors.Wrapf(err, "Failed to prepare chunk writer")
@@ -176,8 +188,106 @@ func (cs *ChunkStreamer) NewChunkWriter(ctx context.Context, chunkStreamID int) 
 }
 
 func (cs *ChunkStreamer) Sched(writer *ChunkStreamWriter) error {
+	if !cs.beginMessage() {
+		// Handed over: nothing is written. Release the writer acquired by
+		// NewChunkWriter, so that nothing waits for it. (headwater patch 12)
+		writer.buf.Reset()
+		select {
+		case <-writer.doneCh:
+		default:
+			writer.lastErr = ErrWriterHandedOver
+			close(writer.doneCh)
+		}
+		return ErrWriterHandedOver
+	}
 	writer.newChunk = true
 	return cs.writerSched.Sched(writer)
+}
+
+// HandOver Hands the connection's writing over to the application.
+// It waits until every message scheduled so far (by Write, Sched, sendAck,
+// replies through Stream) is completely written and flushed to the
+// underlying writer, then marks the streamer as handed over: from then on
+// every write through go-rtmp returns ErrWriterHandedOver and writes
+// nothing, while reading goes on (acks go-rtmp would send are skipped).
+// It returns ctx.Err() if ctx ends first, and an error if the writer loop
+// has ended (failed, or closed) before everything was written; the
+// streamer is not handed over then. A call after a successful one returns
+// nil at once. Safe to call while the writer loop runs. (headwater patch 12)
+func (cs *ChunkStreamer) HandOver(ctx context.Context) error {
+	for {
+		cs.handOverMu.Lock()
+		if cs.handedOver {
+			cs.handOverMu.Unlock()
+			return nil
+		}
+		select {
+		case <-cs.done:
+			cs.handOverMu.Unlock()
+			return cs.writerLoopEndedError()
+		default:
+		}
+		if cs.pendingMsgs == 0 {
+			// Nothing is queued, nothing being written, and Sched refuses
+			// from now on: the writer loop will never write again.
+			cs.handedOver = true
+			cs.handOverMu.Unlock()
+			return nil
+		}
+		if cs.idleCh == nil {
+			cs.idleCh = make(chan struct{})
+		}
+		idleCh := cs.idleCh
+		cs.handOverMu.Unlock()
+
+		select {
+		case <-idleCh:
+			// Check again: a message may have been scheduled meanwhile
+		case <-cs.done:
+			return cs.writerLoopEndedError()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// writerLoopEndedError Is called once cs.done is closed (cs.err is set then).
+func (cs *ChunkStreamer) writerLoopEndedError() error {
+	if cs.err != nil {
+		return errors.Wrap(cs.err, "Writer loop has ended")
+	}
+	return errors.New("Writer loop has ended")
+}
+
+func (cs *ChunkStreamer) isHandedOver() bool {
+	cs.handOverMu.Lock()
+	defer cs.handOverMu.Unlock()
+
+	return cs.handedOver
+}
+
+// beginMessage Counts a message to be scheduled, unless the streamer is handed over.
+func (cs *ChunkStreamer) beginMessage() bool {
+	cs.handOverMu.Lock()
+	defer cs.handOverMu.Unlock()
+
+	if cs.handedOver {
+		return false
+	}
+	cs.pendingMsgs++
+	return true
+}
+
+// endMessage Is called by the writer loop when a message has been completely written.
+func (cs *ChunkStreamer) endMessage() {
+	cs.handOverMu.Lock()
+	defer cs.handOverMu.Unlock()
+
+	cs.pendingMsgs--
+	if cs.pendingMsgs == 0 && cs.idleCh != nil {
+		close(cs.idleCh)
+		cs.idleCh = nil
+	}
 }
 
 func (cs *ChunkStreamer) SelfState() *StreamControlState {
@@ -423,6 +533,12 @@ func (cs *ChunkStreamer) updateWriterHeader(writer *ChunkStreamWriter) {
 }
 
 func (cs *ChunkStreamer) waitWriters() {
+	// After a hand-over everything go-rtmp scheduled has been written, and
+	// nothing more can be. (headwater patch 12)
+	if cs.isHandedOver() {
+		return
+	}
+
 	// Snapshot the writers, then wait without holding cs.mu: the writer
 	// loop's error path (forceCloseWriters) needs cs.mu to release them.
 	// (headwater patch 7)
@@ -528,6 +644,9 @@ func (cs *ChunkStreamer) prepareChunkWriter(chunkStreamID int) (*ChunkStreamWrit
 }
 
 func (cs *ChunkStreamer) sendAck(readBytes uint32) error {
+	if cs.isHandedOver() { // headwater patch 12
+		return ErrWriterHandedOver
+	}
 	cs.logger.Debugf("Sending Ack...: Bytes = %d", readBytes)
 	// TODO: fix timestamp
 	return cs.controlStreamWriter(ctrlMsgChunkStreamID, 0, &message.Ack{
@@ -569,6 +688,7 @@ func (sched *chunkStreamerWriterSched) Run() (err error) {
 			}
 			if isCompleted {
 				close(writer.doneCh)
+				sched.streamer.endMessage() // headwater patch 12
 				continue
 			}
 

@@ -30,6 +30,11 @@ var ErrPartialBytesLimit = errors.New("Partial messages limit exceeded")
 // (headwater patch 11)
 var ErrMalformedAggregate = errors.New("Malformed aggregate message")
 
+// ErrWriterHandedOver is returned by every write through go-rtmp (ChunkStreamer.Write, Sched,
+// NewChunkWriter, acks, replies through Stream) once ChunkStreamer.HandOver has succeeded.
+// (headwater patch 12)
+var ErrWriterHandedOver = errors.New("Writer is handed over to the application")
+
 type handshakeError struct {
 	err error
 }

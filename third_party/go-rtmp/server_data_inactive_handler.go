@@ -96,6 +96,16 @@ func (h *serverDataInactiveHandler) onCommand(
 			return err
 		}
 
+		if h.sh.stream.streamer().isHandedOver() {
+			// OnPlay has handed the writer over: the application writes its
+			// own statuses. (headwater patch 12)
+			l.Infof("Player accepted (writer handed over)")
+
+			h.sh.ChangeState(streamStateServerPlay)
+
+			return nil
+		}
+
 		result := h.newOnStatus(message.NetStreamOnStatusCodePlayStart, "Play succeeded.")
 		if err := h.sh.stream.NotifyStatus(chunkStreamID, timestamp, result); err != nil {
 			return err
