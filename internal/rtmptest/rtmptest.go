@@ -28,10 +28,14 @@ const (
 	TypeAggregate    = 22
 )
 
-// Chunker appends RTMP chunks to B as a client writes them.
+// Chunker appends RTMP chunks to B as a client writes them (or, as chunks
+// are symmetric, as a server does).
 type Chunker struct {
 	B    []byte
 	size int // the client's chunk size
+	// ext records, per chunk stream, whether its last type 0, 1 or 2 header
+	// had the extended timestamp field: type 3 chunks that follow carry it too.
+	ext map[int]bool
 }
 
 // NewChunker returns a chunker at the default chunk size, 128.
@@ -58,6 +62,39 @@ func (c *Chunker) Msg(csid int, typ byte, ts uint32, msid uint32, p []byte) *Chu
 	c.B = BasicHeader(c.B, 0, csid)
 	c.B = append(c.B, byte(t24>>16), byte(t24>>8), byte(t24), byte(len(p)>>16), byte(len(p)>>8), byte(len(p)), typ)
 	c.B = binary.LittleEndian.AppendUint32(c.B, msid)
+	return c.body(csid, ext, ts, p)
+}
+
+// Next appends a message whose first chunk has a type 1, 2 or 3 header,
+// which relies on the chunk stream's previous message: type 1 carries the
+// timestamp delta, the length and the type; type 2 only the delta (the
+// payload must have the previous message's length); type 3 nothing (the
+// previous length and delta apply). The extended timestamp field is written
+// as the RTMP spec says (5.3.1.3): for types 1 and 2 when delta >= 0xffffff;
+// for type 3 when the chunk stream's last type 0, 1 or 2 header had it,
+// with delta as its value.
+func (c *Chunker) Next(fmtType byte, csid int, typ byte, delta uint32, p []byte) *Chunker {
+	ext := c.ext[csid]
+	c.B = BasicHeader(c.B, fmtType, csid)
+	if fmtType == 1 || fmtType == 2 {
+		ext = delta >= 0xffffff
+		d24 := min(delta, 0xffffff)
+		c.B = append(c.B, byte(d24>>16), byte(d24>>8), byte(d24))
+		if fmtType == 1 {
+			c.B = append(c.B, byte(len(p)>>16), byte(len(p)>>8), byte(len(p)), typ)
+		}
+	}
+	return c.body(csid, ext, delta, p)
+}
+
+// body appends the extended timestamp field (when ext) and the payload of
+// a message whose first chunk header is written, then its type 3
+// continuation chunks.
+func (c *Chunker) body(csid int, ext bool, ts uint32, p []byte) *Chunker {
+	if c.ext == nil {
+		c.ext = make(map[int]bool)
+	}
+	c.ext[csid] = ext
 	for first := true; first || len(p) > 0; first = false {
 		if !first {
 			c.B = BasicHeader(c.B, 3, csid)
