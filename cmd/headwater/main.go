@@ -20,6 +20,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -165,13 +166,14 @@ func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, opts opt
 		logFormat   = fs.String("log-format", def.Log.Format, "log `format`: console or json")
 		version     = fs.Bool("version", false, "print the version and exit")
 		printConfig = fs.Bool("print-config", false, "print the effective config (defaults, file, HEADWATER_* environment, flags) as YAML and exit;\napi.token is printed as \"<redacted>\"")
+		origin      = fs.String("origin", "", "run as an edge of the `origins`, tried in order: URL[,URL...],\nhttp://host:port (HTTP-FLV) or rtmp://host:port (RTMP play); config edge.origins")
 		pprofAddr   = fs.String("pprof-addr", "", "serve net/http/pprof (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060;\noff by default; keep it on loopback: it exposes goroutine stacks and profiles")
 	)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "headwater %s: live-streaming origin, RTMP in, HTTP-FLV out\n\n", versionString())
+		fmt.Fprintf(fs.Output(), "headwater %s: live-streaming origin or edge, RTMP in, HTTP-FLV and RTMP out\n\n", versionString())
 		fmt.Fprintf(fs.Output(), "Usage: headwater [flags]   (--flag works as well as -flag)\n\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(fs.Output(), "\nPublish: rtmp://HOST:1935/{app}/{stream}   Play: http://HOST:8080/{app}/{stream}.flv\n")
+		fmt.Fprintf(fs.Output(), "\nPublish: rtmp://HOST:1935/{app}/{stream}   Play: http://HOST:8080/{app}/{stream}.flv or rtmp://HOST:1935/{app}/{stream}\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -209,6 +211,13 @@ func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, opts opt
 				cfg.Log.Level = *logLevel
 			case "log-format":
 				cfg.Log.Format = *logFormat
+			case "origin":
+				cfg.Edge.Origins = []string{}
+				for _, o := range strings.Split(*origin, ",") {
+					if o = strings.TrimSpace(o); o != "" {
+						cfg.Edge.Origins = append(cfg.Edge.Origins, o)
+					}
+				}
 			}
 		})
 		return cfg, cfg.Validate()

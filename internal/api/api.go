@@ -71,6 +71,9 @@ func (a *API) currentLimits() Limits {
 type ServerInfo struct {
 	Version string
 	Started time.Time
+	// ID is the node id; Origins the edge's origins (none: an origin).
+	ID      string
+	Origins []string
 	Limits  Limits
 	// Refusals counts the refusals per limit (as in
 	// headwater_limit_refusals_total); nil reports none.

@@ -65,7 +65,7 @@ func newFixture(t *testing.T, token string) *fixture {
 	}
 	for i, name := range []string{"a", "a", "b"} {
 		p, err := f.reg.PlayWith(registry.Key{App: "live", Name: name},
-			registry.PlayerInfo{Remote: fmt.Sprintf("198.51.100.%d:4000", i), UserAgent: fmt.Sprintf("agent-%d", i)}, nil)
+			registry.PlayerInfo{Remote: fmt.Sprintf("198.51.100.%d:4000", i), UserAgent: fmt.Sprintf("agent-%d", i), Protocol: "http-flv"}, nil)
 		require.NoError(t, err)
 		_, err = p.Subscribe()
 		require.NoError(t, err)

@@ -69,7 +69,7 @@ type Snapshot struct {
 	UptimeSeconds float64 `json:"uptime_seconds"`
 	Streams       int     `json:"streams"`
 	Publishers    int     `json:"publishers"`
-	// Players counts the players by protocol ("http-flv").
+	// Players counts the players by protocol ("http-flv", "rtmp").
 	Players          map[string]int `json:"players"`
 	BytesIn          uint64         `json:"bytes_in"`
 	BytesOut         uint64         `json:"bytes_out"`
@@ -205,7 +205,7 @@ func (e *Events) build(now time.Time) Snapshot {
 	s := Snapshot{
 		Time: now.UnixMilli(), UptimeSeconds: now.Sub(e.Started).Seconds(),
 		Streams: st.Streams, Publishers: st.Publishers,
-		Players:      map[string]int{"http-flv": st.Players},
+		Players:      e.Registry.PlayersByProtocol(),
 		EventClients: e.clients.Load(),
 	}
 	if t := e.Totals; t != nil {

@@ -22,7 +22,11 @@ const (
 
 type publisherJSON struct {
 	// ID is the publishing session's id (the stream's id).
-	ID     uint64 `json:"id"`
+	ID uint64 `json:"id"`
+	// Kind is "rtmp" (an RTMP publisher) or "edge-pull" (an edge's
+	// upstream; Origin is the URL it pulls from).
+	Kind   string `json:"kind"`
+	Origin string `json:"origin,omitempty"`
 	Remote string `json:"remote"`
 	// Encoder is onMetaData's encoder when sent, else connect's flashVer.
 	Encoder   string    `json:"encoder,omitempty"`
@@ -79,7 +83,8 @@ func newStreamJSON(s registry.StreamInfo, now time.Time) streamJSON {
 		App: s.Key.App, Name: s.Key.Name, ID: s.ID, Players: s.Players,
 		BytesIn: s.BytesIn, DroppedFrames: s.Dropped,
 		UptimeSeconds: now.Sub(s.Started).Seconds(),
-		Publisher: publisherJSON{ID: s.ID, Remote: s.Publisher.Remote, Encoder: s.Publisher.Encoder,
+		Publisher: publisherJSON{ID: s.ID, Kind: publisherKind(s.Publisher.Kind), Origin: s.Publisher.Origin,
+			Remote: s.Publisher.Remote, Encoder: s.Publisher.Encoder,
 			FlashVer: s.Publisher.Encoder, StartedAt: s.Started},
 		State: "starting", StartedAt: s.Started,
 		BitrateIn: s.Media.BitrateIn, BytesOut: s.BytesOut, TimestampRepairs: s.TimestampRepairs,
@@ -106,7 +111,7 @@ type playerJSON struct {
 	App      string `json:"app"`
 	Stream   string `json:"stream"`
 	StreamID uint64 `json:"stream_id"`
-	// Protocol is how the player plays: "http-flv".
+	// Protocol is how the player plays: "http-flv" or "rtmp".
 	Protocol        string    `json:"protocol"`
 	Remote          string    `json:"remote"`
 	UserAgent       string    `json:"user_agent"`
@@ -124,7 +129,7 @@ type playerJSON struct {
 
 func newPlayerJSON(p registry.PlayerStats, now time.Time) playerJSON {
 	out := playerJSON{
-		ID: p.ID, App: p.Key.App, Stream: p.Key.Name, StreamID: p.StreamID, Protocol: "http-flv",
+		ID: p.ID, App: p.Key.App, Stream: p.Key.Name, StreamID: p.StreamID, Protocol: p.Protocol,
 		Remote: p.Remote, UserAgent: p.UserAgent, StartedAt: p.Started,
 		DurationSeconds: now.Sub(p.Started).Seconds(), BytesSent: p.BytesSent,
 		QueueDepth: p.QueueTags, QueueBytes: p.QueueBytes, FramesDropped: p.Dropped,
@@ -298,7 +303,12 @@ func (a *API) kickPlayer(w http.ResponseWriter, r *http.Request) {
 }
 
 type serverJSON struct {
-	Version       string     `json:"version"`
+	Version string `json:"version"`
+	// ID is this running server's node id (in edge loop detection).
+	ID string `json:"id"`
+	// Mode is "origin", or "edge" with Origins, pulled in order.
+	Mode          string     `json:"mode"`
+	Origins       []string   `json:"origins"`
 	GoVersion     string     `json:"go_version"`
 	StartedAt     time.Time  `json:"started_at"`
 	UptimeSeconds float64    `json:"uptime_seconds"`
@@ -319,7 +329,8 @@ type totalsJSON struct {
 func (a *API) getServer(w http.ResponseWriter, _ *http.Request) {
 	st := a.Registry.Stats()
 	out := serverJSON{
-		Version: a.Server.Version, GoVersion: runtime.Version(),
+		Version: a.Server.Version, GoVersion: runtime.Version(), ID: a.Server.ID, Mode: "origin",
+		Origins:   append([]string{}, a.Server.Origins...),
 		StartedAt: a.Server.Started, UptimeSeconds: time.Since(a.Server.Started).Seconds(),
 		Totals: totalsJSON{Streams: st.Streams, Publishers: st.Publishers, Players: st.Players,
 			LimitRefusals: make(map[string]uint64, len(a.Server.Refusals))},
@@ -328,8 +339,19 @@ func (a *API) getServer(w http.ResponseWriter, _ *http.Request) {
 	if t := a.Totals; t != nil {
 		out.Totals.BytesIn, out.Totals.BytesOut, out.Totals.DroppedFrames = t.BytesIn.Load(), t.BytesOut.Load(), t.FramesDropped.Load()
 	}
+	if len(out.Origins) > 0 {
+		out.Mode = "edge"
+	}
 	for l, f := range a.Server.Refusals {
 		out.Totals.LimitRefusals[l] = f()
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// publisherKind is k, with the RTMP publishers that predate kinds named.
+func publisherKind(k string) string {
+	if k == "" {
+		return registry.KindRTMP
+	}
+	return k
 }

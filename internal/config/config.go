@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/headwater-media/headwater/internal/edge"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/rtmp"
 	"github.com/headwater-media/headwater/internal/stream"
@@ -32,6 +33,25 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	Log    Log    `yaml:"log"`
 	API    API    `yaml:"api"`
+	Edge   Edge   `yaml:"edge"`
+}
+
+// Edge makes the server an edge: streams not live here are pulled from
+// the origins on demand (docs/scaling.md). Without origins it is an
+// origin and the other keys are unused.
+type Edge struct {
+	// Origins are pulled from in order: http://host:port (HTTP-FLV) or
+	// rtmp://host:port (RTMP play). In the environment, comma-separated.
+	Origins []string `yaml:"origins"`
+	// AllowPublish lets an edge accept local RTMP publishes too.
+	AllowPublish bool `yaml:"allow_publish"`
+	// ConnectTimeout bounds one origin's connect and answer.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// Linger keeps an upstream this long after its last local player.
+	Linger time.Duration `yaml:"linger"`
+	// FailoverTimeout is how long players wait, connected, while a failed
+	// upstream is looked for on the origins again.
+	FailoverTimeout time.Duration `yaml:"failover_timeout"`
 }
 
 // RTMP configures the publishing side.
@@ -123,13 +143,15 @@ type Log struct {
 func Default() Config {
 	// Each component's own defaults are the defaults of its keys; only
 	// what belongs to no component (addresses, totals, logging) is set here.
-	in, st, fl := rtmp.DefaultConfig(), stream.DefaultConfig(), play.DefaultConfig()
+	in, st, fl, ed := rtmp.DefaultConfig(), stream.DefaultConfig(), play.DefaultConfig(), edge.DefaultConfig()
 	c := Config{
 		RTMP:   RTMP{Addr: ":1935", MaxConns: in.MaxConns},
 		HTTP:   HTTP{Addr: ":8080", MaxConns: 20000, WriteTimeout: fl.WriteTimeout},
 		Play:   Play{MergeMS: int(fl.MergeWindow / time.Millisecond)},
 		Limits: Limits{MaxStreams: 10000, MaxConnsPerIP: in.MaxConnsPerIP, MaxPublishBitrate: in.MaxPublishBitrate},
 		Log:    Log{Level: "info", Format: "console"},
+		Edge: Edge{Origins: append([]string{}, ed.Origins...), AllowPublish: !in.RefusePublish, ConnectTimeout: ed.ConnectTimeout,
+			Linger: ed.Linger, FailoverTimeout: ed.FailoverTimeout},
 	}
 	c.RTMP.HandshakeTimeout, c.RTMP.ReadTimeout, c.RTMP.MediaTimeout, c.RTMP.WriteTimeout =
 		in.HandshakeTimeout, in.ReadTimeout, in.MediaTimeout, in.WriteTimeout
@@ -229,6 +251,14 @@ func (c Config) Validate() error {
 	}
 	if t := c.API.Token; t != "" && (len(t) < MinAPITokenLen || strings.ContainsAny(t, " \t\r\n")) {
 		errs = append(errs, fmt.Errorf("api.token: must be empty (no token) or at least %d characters without spaces, got %d characters", MinAPITokenLen, len(t)))
+	}
+	positive("edge.connect_timeout", c.Edge.ConnectTimeout)
+	positive("edge.linger", c.Edge.Linger)
+	positive("edge.failover_timeout", c.Edge.FailoverTimeout)
+	for _, o := range c.Edge.Origins {
+		if _, err := edge.ParseOrigin(o); err != nil {
+			errs = append(errs, fmt.Errorf("edge.origins: %w", err))
+		}
 	}
 	switch c.Log.Format {
 	case "console", "json":

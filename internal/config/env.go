@@ -105,6 +105,23 @@ func setValue(v reflect.Value, s string) error {
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("not a boolean (true or false): %q", s)
+		}
+		v.SetBool(b)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("cannot be set from the environment (type %s)", v.Type())
+		}
+		list := []string{}
+		for _, item := range strings.Split(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		v.Set(reflect.ValueOf(list))
 	case reflect.Int, reflect.Int64:
 		n, err := strconv.ParseInt(s, 10, v.Type().Bits())
 		if err != nil {
@@ -156,7 +173,7 @@ func Reloadable(key string) bool { return reloadable[key] }
 func (c Config) Changed(old Config) (reload, restart []string) {
 	nv, ov := reflect.ValueOf(c), reflect.ValueOf(old)
 	for _, f := range fields() {
-		if nv.FieldByIndex(f.idx).Interface() == ov.FieldByIndex(f.idx).Interface() {
+		if reflect.DeepEqual(nv.FieldByIndex(f.idx).Interface(), ov.FieldByIndex(f.idx).Interface()) {
 			continue
 		}
 		if reloadable[f.Key] {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/headwater-media/headwater/internal/config"
 	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/rtmpclient"
 	"github.com/headwater-media/headwater/internal/server"
 	"github.com/headwater-media/headwater/pkg/flv"
 )
@@ -161,7 +163,9 @@ type playResult struct {
 	types     []uint8 // of the first few tags
 	firstKey  bool    // first video media tag was a keyframe
 	maxTS     uint32
-	err       error // io.EOF for a clean end of body
+	err       error         // io.EOF for a clean end of body (RTMP: of the play session)
+	headers   int           // FLV headers received (RTMP: none)
+	maxGap    time.Duration // longest wall-clock wait between two tags after the first 50
 	backwards string
 	media     [2][]uint32 // timestamps of coded frames: [0] audio, [1] video
 	scripts   [][]byte    // script tag bodies
@@ -215,29 +219,58 @@ func play(ctx context.Context, url string) *player {
 	return p
 }
 
+// tagReader is a player's source of tags: an HTTP-FLV body or an RTMP
+// play session.
+type tagReader interface {
+	ReadTag() (flv.Tag, error)
+}
+
+// readFLV plays url (http:// HTTP-FLV, rtmp:// RTMP play) and parses
+// every tag until the stream ends (res.err io.EOF: the body ended, or the
+// RTMP server said it was unpublished) or fails.
 func readFLV(ctx context.Context, url string, p *player) (res playResult) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		res.err = err
-		return
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		res.err = err
-		return
-	}
-	defer resp.Body.Close()
-	res.status = resp.StatusCode
-	if resp.StatusCode != http.StatusOK {
-		res.err = fmt.Errorf("status %d", resp.StatusCode)
-		return
-	}
-	r := flv.NewReader(resp.Body)
-	if res.header, res.err = r.ReadHeader(); res.err != nil {
-		return
+	var r tagReader
+	if strings.HasPrefix(url, "rtmp://") {
+		rp, err := rtmpclient.Play(ctx, url, rtmpclient.Options{Timeout: 10 * time.Second})
+		switch {
+		case errors.Is(err, rtmpclient.ErrStreamNotFound):
+			res.status, res.err = http.StatusNotFound, err
+			return
+		case err != nil:
+			res.err = err
+			return
+		}
+		defer rp.Close()
+		stop := context.AfterFunc(ctx, func() { rp.Close() })
+		defer stop()
+		res.status, r = http.StatusOK, rtmpEnd{rp}
+	} else {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			res.err = err
+			return
+		}
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			res.err = err
+			return
+		}
+		defer resp.Body.Close()
+		res.status = resp.StatusCode
+		if resp.StatusCode != http.StatusOK {
+			res.err = fmt.Errorf("status %d", resp.StatusCode)
+			return
+		}
+		fr := flv.NewReader(resp.Body)
+		if res.header, res.err = fr.ReadHeader(); res.err != nil {
+			return
+		}
+		res.headers = 1
+		r = fr
 	}
 	var last [32]uint32
 	var seen [32]bool
+	var lastAt time.Time
 	sawVideoMedia := false
 	for {
 		tag, err := r.ReadTag()
@@ -246,6 +279,12 @@ func readFLV(ctx context.Context, url string, p *player) (res playResult) {
 			return
 		}
 		res.tags++
+		if now := time.Now(); res.tags > 50 {
+			res.maxGap = max(res.maxGap, now.Sub(lastAt))
+			lastAt = now
+		} else {
+			lastAt = now
+		}
 		if len(res.types) < 8 {
 			res.types = append(res.types, tag.Type)
 		}
@@ -327,5 +366,17 @@ func (p *player) waitTags(t *testing.T, n int, within time.Duration) {
 }
 
 func isCleanEnd(err error) bool { return errors.Is(err, io.EOF) }
+
+// rtmpEnd reports an RTMP play session that the server ended (Play.Stop,
+// UnpublishNotify) as io.EOF, like the end of an HTTP-FLV body.
+type rtmpEnd struct{ p *rtmpclient.Player }
+
+func (r rtmpEnd) ReadTag() (flv.Tag, error) {
+	t, err := r.p.ReadTag()
+	if errors.Is(err, rtmpclient.ErrStreamEnded) {
+		err = io.EOF
+	}
+	return t, err
+}
 
 func newRequest(method, url string) (*http.Request, error) { return http.NewRequest(method, url, nil) }

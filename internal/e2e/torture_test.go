@@ -30,6 +30,7 @@ import (
 
 	"github.com/headwater-media/headwater/internal/config"
 	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/rtmpclient"
 	"github.com/headwater-media/headwater/internal/rtmptest"
 	"github.com/headwater-media/headwater/internal/server"
 	"github.com/headwater-media/headwater/pkg/flv"
@@ -102,6 +103,7 @@ func TestTorture(t *testing.T) {
 	t.Logf("torture: %s", st.String())
 	require.Positive(t, st.publishes.Load(), "no publish succeeded: the mix is broken")
 	require.Positive(t, st.plays.Load(), "no play succeeded: the mix is broken")
+	require.Positive(t, st.rtmpPlays.Load(), "no RTMP play succeeded: the mix is broken")
 
 	goleak.VerifyNone(t, baseGoroutines)
 	runtime.GC()
@@ -117,12 +119,13 @@ func TestTorture(t *testing.T) {
 type tortureStats struct {
 	publishes, pubRefused, pubResets, plays, notFound, cleanEnds, truncated, kicks, stalls, slow, aborts atomic.Int64
 	hostile, idleCut                                                                                     atomic.Int64
+	rtmpPlays, upstreamResets, originRestarts                                                            atomic.Int64
 }
 
 func (s *tortureStats) String() string {
-	return fmt.Sprintf("publishes %d (refused %d, resets %d), hostile publishes %d, idle connections cut %d, plays %d (404 %d, clean ends %d, truncated %d, stalled %d, slow %d, aborted %d), kicks %d",
-		s.publishes.Load(), s.pubRefused.Load(), s.pubResets.Load(), s.hostile.Load(), s.idleCut.Load(), s.plays.Load(), s.notFound.Load(),
-		s.cleanEnds.Load(), s.truncated.Load(), s.stalls.Load(), s.slow.Load(), s.aborts.Load(), s.kicks.Load())
+	return fmt.Sprintf("publishes %d (refused %d, resets %d), hostile publishes %d, idle connections cut %d, plays %d HTTP-FLV + %d RTMP (404 %d, clean ends %d, truncated %d, stalled %d, slow %d, aborted %d), kicks %d, edge upstream resets %d, origin restarts %d",
+		s.publishes.Load(), s.pubRefused.Load(), s.pubResets.Load(), s.hostile.Load(), s.idleCut.Load(), s.plays.Load(), s.rtmpPlays.Load(), s.notFound.Load(),
+		s.cleanEnds.Load(), s.truncated.Load(), s.stalls.Load(), s.slow.Load(), s.aborts.Load(), s.kicks.Load(), s.upstreamResets.Load(), s.originRestarts.Load())
 }
 
 // watchdog records a dump of every goroutine's stack when a guarded
@@ -179,9 +182,21 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 	cfg.RTMP.MediaTimeout = 2 * time.Second
 	cfg.RTMP.HandshakeTimeout = 2 * time.Second
 	cfg.Stream.QueueDuration = 2 * time.Second
-	srv := server.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel))
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel)
+	srv := server.New(cfg, log)
 	require.NoError(t, srv.Start())
 	rtmpAddr, httpURL := srv.RTMPAddr().String(), "http://"+srv.HTTPAddr().String()
+	var origin atomic.Pointer[server.Server] // srv, or its restart
+	origin.Store(srv)
+
+	// An edge in front of it (HTTP-FLV upstream first, RTMP second), with a
+	// short linger and failover so that upstreams come and go in a round.
+	ecfg := cfg
+	ecfg.Edge.Origins = []string{httpURL, "rtmp://" + rtmpAddr}
+	ecfg.Edge.Linger, ecfg.Edge.FailoverTimeout, ecfg.Edge.ConnectTimeout = 300*time.Millisecond, time.Second, time.Second
+	edge := server.New(ecfg, log)
+	require.NoError(t, edge.Start())
+	edgeHTTP, edgeRTMP := "http://"+edge.HTTPAddr().String(), "rtmp://"+edge.RTMPAddr().String()
 
 	keys := []string{"k0", "k1", "k2", "k3", "k4"}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -217,10 +232,31 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 			idleOnce(ctx, rtmpAddr, st)
 		}
 	})
-	// Players on every key, joining before, at and after publish.
-	for i := 0; i < 12; i++ {
+	// Players on every key, joining before, at and after publish: HTTP-FLV
+	// and RTMP, at the origin and at the edge.
+	for i := 0; i < 8; i++ {
 		spawn(func(r *rand.Rand) { playerLoop(ctx, r, httpURL, keys, st, &fails) })
 	}
+	for i := 0; i < 4; i++ {
+		spawn(func(r *rand.Rand) { playerLoop(ctx, r, edgeHTTP, keys, st, &fails) })
+	}
+	for _, base := range []string{"rtmp://" + rtmpAddr, edgeRTMP} {
+		for i := 0; i < 2; i++ {
+			spawn(func(r *rand.Rand) { rtmpPlayerLoop(ctx, r, base, keys, st, &fails) })
+		}
+	}
+	// Upstream resets: the edge's pulls are kicked (as any publisher).
+	spawn(func(r *rand.Rand) {
+		for sleepCtx(ctx, time.Duration(300+r.Intn(1500))*time.Millisecond) {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, edgeHTTP+"/api/v1/streams/live/"+keys[r.Intn(len(keys))], nil)
+			if resp, err := httpClient.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusNoContent {
+					st.upstreamResets.Add(1)
+				}
+			}
+		}
+	})
 	// API kicks.
 	spawn(func(r *rand.Rand) {
 		for sleepCtx(ctx, time.Duration(300+r.Intn(1200))*time.Millisecond) {
@@ -237,20 +273,41 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 	spawn(func(r *rand.Rand) {
 		for sleepCtx(ctx, 50*time.Millisecond) {
 			stop := wd.guard("registry Stats/Streams", 5*time.Second)
-			_ = srv.Registry().Stats()
-			_ = srv.Registry().Streams()
+			for _, s := range []*server.Server{origin.Load(), edge} {
+				_ = s.Registry().Stats()
+				_ = s.Registry().Streams()
+			}
 			stop()
 		}
 	})
 
-	// Let them loose, then shut down while everything is still running.
-	sleepCtx(context.Background(), d)
-	stopShutdown := wd.guard("server shutdown", 10*time.Second)
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	err := srv.Shutdown(sctx)
-	scancel()
-	stopShutdown()
-	require.NoError(t, err, "shutdown within 5 s")
+	// Let them loose; in half the rounds the origin restarts midway on the
+	// same ports (the edge's upstreams fail and fail over); then shut the
+	// origin down, then the edge, while everything is still running.
+	shutdown := func(s *server.Server, what string) {
+		stopShutdown := wd.guard(what+" shutdown", 10*time.Second)
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := s.Shutdown(sctx)
+		scancel()
+		stopShutdown()
+		require.NoError(t, err, "%s shutdown within 5 s", what)
+		require.Equal(t, registry.Stats{}, s.Registry().Stats(), "%s registry must be empty after round seed %d", what, seed)
+	}
+	if rng.Intn(2) == 0 {
+		sleepCtx(context.Background(), d/2)
+		shutdown(srv, "origin (restart)")
+		rcfg := cfg
+		rcfg.RTMP.Addr, rcfg.HTTP.Addr = rtmpAddr, srv.HTTPAddr().String()
+		srv = server.New(rcfg, log)
+		require.NoError(t, srv.Start(), "origin restart on the same ports")
+		origin.Store(srv)
+		st.originRestarts.Add(1)
+		sleepCtx(context.Background(), d/2)
+	} else {
+		sleepCtx(context.Background(), d)
+	}
+	shutdown(srv, "origin")
+	shutdown(edge, "edge")
 	cancel()
 	stopActors := wd.guard("actors ending after shutdown", 20*time.Second)
 	actors.Wait()
@@ -263,6 +320,74 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 		t.Fatalf("seed %d: %d player failures, first: %s", seed, len(fails.msgs), strings.Join(fails.msgs, "\n"))
 	}
 	require.Equal(t, registry.Stats{}, srv.Registry().Stats(), "registry must be empty after round seed %d", seed)
+	require.Equal(t, registry.Stats{}, edge.Registry().Stats(), "edge registry must be empty after round seed %d", seed)
+}
+
+// rtmpPlayerLoop plays a random key over RTMP again and again, for a
+// random life, checking what playOnce checks for HTTP-FLV.
+func rtmpPlayerLoop(ctx context.Context, r *rand.Rand, base string, keys []string, st *tortureStats, fails *failures) {
+	for sleepCtx(ctx, time.Duration(r.Intn(300))*time.Millisecond) {
+		rtmpPlayOnce(ctx, r, base+"/live/"+keys[r.Intn(len(keys))], st, fails)
+	}
+}
+
+func rtmpPlayOnce(ctx context.Context, r *rand.Rand, url string, st *tortureStats, fails *failures) {
+	life := time.Duration(200+r.Intn(3000)) * time.Millisecond
+	pctx, cancel := context.WithTimeout(ctx, life)
+	defer cancel()
+	p, err := rtmpclient.Play(pctx, url, rtmpclient.Options{Timeout: 3 * time.Second, ReadTimeout: 5 * time.Second})
+	if errors.Is(err, rtmpclient.ErrStreamNotFound) {
+		st.notFound.Add(1)
+		return
+	}
+	if err != nil {
+		return // refused or cut during set-up (shutdown, kick): nothing to check
+	}
+	defer p.Close()
+	stop := context.AfterFunc(pctx, func() { p.Close() })
+	defer stop()
+	st.rtmpPlays.Add(1)
+	var (
+		last       [32]uint32
+		seen       [32]bool
+		n          int
+		firstVideo = true
+	)
+	for {
+		tag, err := p.ReadTag()
+		if err != nil {
+			switch {
+			case errors.Is(err, rtmpclient.ErrStreamEnded):
+				st.cleanEnds.Add(1)
+			case pctx.Err() != nil, isNetErr(err), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+				st.truncated.Add(1)
+			default:
+				fails.add("%s: RTMP play failed after %d tags: %v", url, n, err)
+			}
+			return
+		}
+		n++
+		typ := tag.Type & 31
+		if seen[typ] && tag.Timestamp < last[typ] {
+			fails.add("%s: track %d timestamp %d after %d", url, typ, tag.Timestamp, last[typ])
+			return
+		}
+		seen[typ], last[typ] = true, tag.Timestamp
+		if tag.Type == flv.TagVideo {
+			vi, err := flv.ParseVideo(tag.Data)
+			if err != nil {
+				fails.add("%s: bad video tag: %v", url, err)
+				return
+			}
+			if !vi.SequenceHeader && !vi.EndOfSequence {
+				if firstVideo && !vi.Keyframe {
+					fails.add("%s: first video frame is not a keyframe", url)
+					return
+				}
+				firstVideo = false
+			}
+		}
+	}
 }
 
 // sleepCtx sleeps d or until ctx is done; it reports whether ctx is still live.

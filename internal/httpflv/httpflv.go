@@ -41,6 +41,9 @@ import (
 	"github.com/headwater-media/headwater/pkg/flv"
 )
 
+// Protocol names HTTP-FLV players in the API and metrics.
+const Protocol = "http-flv"
+
 // RetryAfter is the Retry-After, in seconds, of a 503 for a limit.
 const RetryAfter = "5"
 
@@ -131,7 +134,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// player (DELETE /api/v1/players/{id}) cancels its context.
 	ctx, kick := context.WithCancel(r.Context())
 	defer kick()
-	player, err := h.Registry.PlayWith(key, registry.PlayerInfo{Remote: r.RemoteAddr, UserAgent: r.UserAgent()}, kick)
+	info := registry.PlayerInfo{Remote: r.RemoteAddr, UserAgent: r.UserAgent(), Protocol: Protocol}
+	player, err := h.Registry.PlayWith(key, info, kick)
+	if errors.Is(err, registry.ErrNotFound) {
+		// Not live here: an edge pulls it from an origin (one pull for
+		// every player asking), then it is an ordinary live stream.
+		if perr := h.Registry.Pull(ctx, key, r.URL.Query().Get(registry.ViaParam)); perr == nil {
+			player, err = h.Registry.PlayWith(key, info, kick)
+		}
+	}
 	if errors.Is(err, registry.ErrNotFound) {
 		http.Error(w, "stream not found", http.StatusNotFound)
 		return

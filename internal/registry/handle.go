@@ -48,6 +48,36 @@ func (p *Publisher) Stream() (*stream.Stream, error) {
 	return p.e.s, nil
 }
 
+// SetOrigin records that an edge pull now reads from origin (remote: its
+// address), after a failover; the API shows it from then on.
+func (p *Publisher) SetOrigin(origin, remote string) {
+	p.e.moved.Store(&[2]string{origin, remote})
+}
+
+// Players returns how many players the stream has now.
+func (p *Publisher) Players() int {
+	p.r.mu.Lock()
+	defer p.r.mu.Unlock()
+	return len(p.e.players)
+}
+
+// PlayersChanged receives a token after the stream's player count has
+// changed (tokens coalesce: read Players after one).
+func (p *Publisher) PlayersChanged() <-chan struct{} { return p.e.changed }
+
+// ReleaseIfIdle releases the publisher, as Release does, if its stream has
+// no players, and reports whether it did (or had already released).
+// Checking and unpublishing are one step under the registry's lock: no
+// player can get the stream in between and find it ending. An edge
+// lets its upstream go this way after its linger.
+func (p *Publisher) ReleaseIfIdle() bool {
+	if !p.r.unpublishIfIdle(p.e) {
+		return false
+	}
+	p.Release()
+	return true
+}
+
 // Release ends the stream, frees the key and drops the publisher's
 // reference. Only the first call has an effect.
 func (p *Publisher) Release() {

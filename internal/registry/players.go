@@ -18,6 +18,9 @@ var (
 type PlayerInfo struct {
 	Remote    string
 	UserAgent string
+	// Protocol is how it plays, as its sink names it: "http-flv",
+	// "rtmp".
+	Protocol string
 }
 
 // AddSent counts n bytes written to the player (and to its stream's bytes
@@ -94,6 +97,7 @@ type PlayerStats struct {
 	StreamID  uint64 // the stream (publishing session) it plays
 	Remote    string
 	UserAgent string
+	Protocol  string
 	Started   time.Time
 	BytesSent uint64
 	// QueueTags and QueueBytes are what waits in its queue now.
@@ -157,7 +161,7 @@ func playerStats(ps []*Player) []PlayerStats {
 		p.mu.Unlock()
 		st := PlayerStats{
 			ID: p.id, Key: p.e.key, StreamID: p.e.id,
-			Remote: p.info.Remote, UserAgent: p.info.UserAgent, Started: p.started,
+			Remote: p.info.Remote, UserAgent: p.info.UserAgent, Protocol: p.info.Protocol, Started: p.started,
 			BytesSent:        p.sent.Load(),
 			TimeToFirstFrame: time.Duration(p.ttff.Load()),
 		}

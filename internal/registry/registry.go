@@ -12,6 +12,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"sort"
 	"sync/atomic"
@@ -81,16 +82,53 @@ type Refusals struct {
 
 // PublisherInfo describes a publisher for the API and logs.
 type PublisherInfo struct {
+	// Kind is what publishes: KindRTMP (empty counts as it) or
+	// KindEdgePull.
+	Kind    string
 	Remote  string
 	Encoder string // flashVer from connect, when sent
 	Query   string // the ?query of the publishing name, kept for auth
+	// Origin is the URL an edge pull reads from (KindEdgePull).
+	Origin string
 }
+
+// Publisher kinds.
+const (
+	KindRTMP     = "rtmp"      // an RTMP publish session
+	KindEdgePull = "edge-pull" // an edge's upstream pull from an origin
+)
+
+// Puller makes a stream that is not live here live by pulling it from
+// elsewhere: an edge's origins. It is the registry's one on-demand
+// source; see Registry.Pull.
+type Puller interface {
+	// Pull returns nil once key has a publisher here, or an error
+	// (wrapping ErrNotFound when no origin has it) within its own bound
+	// or ctx's. via is the chain of nodes the request came through, for
+	// loop detection.
+	Pull(ctx context.Context, key Key, via string) error
+}
+
+// ViaParam is the query parameter of a play request (HTTP-FLV's URL,
+// RTMP's play name) that carries the chain of node ids it came through,
+// comma-separated: what a sink passes to Pull as via.
+const ViaParam = "hw_via"
+
+// PullerFunc adapts a function to Puller.
+type PullerFunc func(ctx context.Context, key Key, via string) error
+
+// Pull calls f.
+func (f PullerFunc) Pull(ctx context.Context, key Key, via string) error { return f(ctx, key, via) }
+
+// WithPuller makes Pull use p.
+func WithPuller(p Puller) Option { return func(r *Registry) { r.puller = p } }
 
 // Registry is the table of live streams. The zero value is not usable: call
 // New.
 type Registry struct {
 	cfg      stream.Config
 	observer Observer // set in New, read-only after; may be nil
+	puller   Puller   // set in New, read-only after; may be nil
 	nextID   atomic.Uint64
 
 	refusedStreams atomic.Uint64
@@ -116,6 +154,12 @@ type entry struct {
 	started time.Time
 	pub     PublisherInfo
 	kick    func()
+
+	// changed gets a token (without blocking) whenever players changes.
+	changed chan struct{}
+	// moved is the origin and remote an edge pull switched to
+	// (Publisher.SetOrigin); nil until it fails over.
+	moved atomic.Pointer[[2]string]
 
 	// guarded by Registry.mu
 	refs      int
@@ -159,6 +203,7 @@ func (r *Registry) Publish(key Key, info PublisherInfo, kick func()) (*Publisher
 		refs:      1,
 		published: true,
 		players:   make(map[*Player]struct{}),
+		changed:   make(chan struct{}, 1),
 	}
 	r.live[key] = e
 	r.alive++
@@ -191,9 +236,31 @@ func (r *Registry) PlayWith(key Key, info PlayerInfo, kick func()) (*Player, err
 	p := &Player{r: r, e: e, id: r.nextID.Add(1), info: info, kick: kick, started: time.Now()}
 	e.refs++
 	e.players[p] = struct{}{}
+	e.notifyLocked()
 	r.byID[p.id] = p
 	r.players++
 	return p, nil
+}
+
+// Pull asks the registry's Puller to make key live (an edge pulls it
+// from an origin) and returns when it is, or with its error. Without a
+// Puller it returns ErrNotFound at once. A sink calls it when PlayWith
+// returned ErrNotFound, then calls PlayWith again: there is no handle to
+// hold before the stream exists.
+func (r *Registry) Pull(ctx context.Context, key Key, via string) error {
+	if r.puller == nil {
+		return ErrNotFound
+	}
+	return r.puller.Pull(ctx, key, via)
+}
+
+// notifyLocked tells a waiting PlayersChanged that players changed. It
+// never blocks: a token already pending suffices.
+func (e *entry) notifyLocked() {
+	select {
+	case e.changed <- struct{}{}:
+	default:
+	}
 }
 
 // Kick ends the publisher of key (its players end after draining), or
@@ -218,6 +285,7 @@ func (r *Registry) release(e *entry, player *Player) {
 	unpublish := false
 	if player != nil {
 		delete(e.players, player)
+		e.notifyLocked()
 		delete(r.byID, player.id)
 		r.players--
 	} else {
@@ -258,6 +326,18 @@ func (r *Registry) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return Stats{Streams: len(r.live), Publishers: len(r.live), Players: r.players, Alive: r.alive}
+}
+
+// PlayersByProtocol counts the player handles held by
+// PlayerInfo.Protocol.
+func (r *Registry) PlayersByProtocol() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	by := make(map[string]int, 2)
+	for _, p := range r.byID {
+		by[p.info.Protocol]++
+	}
+	return by
 }
 
 // Refusals returns how many Publish and Play calls a limit refused.
@@ -317,7 +397,34 @@ func (r *Registry) Stream(key Key) (StreamInfo, error) {
 // fields, atomics and the stream's own (Stream.mu).
 func (e *entry) fill(info *StreamInfo) {
 	info.ID, info.Started, info.Publisher = e.id, e.started, e.pub
+	if m := e.moved.Load(); m != nil {
+		info.Publisher.Origin, info.Publisher.Remote = m[0], m[1]
+	}
 	info.BytesIn, info.Dropped, info.TimestampRepairs = e.s.BytesIn(), e.s.FramesDropped(), e.s.TimestampRepairs()
 	info.BytesOut = e.bytesOut.Load()
 	info.Media = e.s.Info()
+}
+
+// unpublishIfIdle ends e and frees its key if it has no players; the
+// publisher's reference stays for its Release. It reports whether e is
+// unpublished now (also when it already was).
+func (r *Registry) unpublishIfIdle(e *entry) bool {
+	r.mu.Lock()
+	if len(e.players) > 0 {
+		r.mu.Unlock()
+		return false
+	}
+	unpublish := e.published
+	e.published = false
+	if r.live[e.key] == e {
+		delete(r.live, e.key)
+	}
+	r.mu.Unlock()
+	if unpublish {
+		e.s.End()
+		if r.observer != nil {
+			r.observer.PublishEnded(time.Since(e.started))
+		}
+	}
+	return true
 }

@@ -31,8 +31,9 @@ type deadlineConn struct {
 	mediaTimeout     time.Duration
 	handshakeTimeout time.Duration
 
-	handshakeBy atomic.Int64 // unix nanoseconds; applies while !publishing
+	handshakeBy atomic.Int64 // unix nanoseconds; applies while !publishing && !playing
 	publishing  atomic.Bool
+	playing     atomic.Bool  // a play session writes: reads only notice the peer going
 	lastMedia   atomic.Int64 // unix nanoseconds
 	bytesIn     atomic.Int64
 }
@@ -50,6 +51,18 @@ func newDeadlineConn(c net.Conn, cfg *Config) *deadlineConn {
 }
 
 func (c *deadlineConn) Read(b []byte) (int, error) {
+	if c.playing.Load() {
+		// A player has nothing to say but acknowledgements and a final
+		// deleteStream: no read deadline. The play session's write
+		// deadline cuts off a peer that went away, and closing the
+		// connection ends this read.
+		if err := c.Conn.SetReadDeadline(time.Time{}); err != nil {
+			return 0, err
+		}
+		n, err := c.Conn.Read(b)
+		c.bytesIn.Add(int64(n))
+		return n, err
+	}
 	now := time.Now()
 	dl := now.Add(c.readTimeout)
 	idle := !c.publishing.Load()
@@ -97,6 +110,10 @@ func (c *deadlineConn) startPublishing() {
 	c.gotMedia(time.Now())
 	c.publishing.Store(true)
 }
+
+// startPlaying ends the handshake deadline: the connection plays until
+// its session ends, which closes it.
+func (c *deadlineConn) startPlaying() { c.playing.Store(true) }
 
 // stopPublishing makes the connection idle again: it must publish anew
 // within the handshake timeout.

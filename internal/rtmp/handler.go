@@ -21,9 +21,11 @@ import (
 // loop), so its fields need no lock; only kick runs elsewhere.
 type handler struct {
 	gortmp.DefaultHandler
-	srv  *Server
-	conn *deadlineConn
-	log  zerolog.Logger
+	srv      *Server
+	conn     *deadlineConn
+	rtmpConn *gortmp.Conn // go-rtmp's connection (OnServe): its writer is handed over to a play session
+	log      zerolog.Logger
+	player   *player // the play session, once OnPlay has started one
 
 	app     string
 	encoder string
@@ -44,6 +46,10 @@ type lenReader interface {
 	Len() int
 }
 
+// OnServe keeps go-rtmp's connection, whose writer a play session takes
+// over.
+func (h *handler) OnServe(c *gortmp.Conn) { h.rtmpConn = c }
+
 func (h *handler) OnConnect(_ uint32, cmd *rtmpmsg.NetConnectionConnect) error {
 	app := cmd.Command.App
 	if _, err := registry.NewKey(app, "x"); err != nil {
@@ -60,6 +66,10 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	if h.pub != nil {
 		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: "already publishing on this connection"}
 	}
+	if h.srv.cfg.RefusePublish {
+		h.srv.refusalLog(h.log).Warn().Str("app", h.app).Msg("publish refused: publishing is off on this edge")
+		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed, Description: "publishing is off on this edge (edge.allow_publish: false)"}
+	}
 	name, query := registry.SplitQuery(cmd.PublishingName)
 	key, err := registry.NewKey(h.app, name)
 	if err != nil {
@@ -67,7 +77,7 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
 	}
 	var pub *registry.Publisher
-	pub, err = h.srv.reg.Publish(key, registry.PublisherInfo{
+	pub, err = h.srv.reg.Publish(key, registry.PublisherInfo{Kind: registry.KindRTMP,
 		Remote: h.conn.RemoteAddr().String(), Encoder: h.encoder, Query: query,
 	}, func() { h.kick(pub) })
 	if errors.Is(err, registry.ErrTooManyStreams) {
@@ -95,11 +105,6 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	h.conn.startPublishing()
 	h.log.Info().Str("encoder", h.encoder).Msg("publish start")
 	return nil
-}
-
-func (h *handler) OnPlay(_ *gortmp.StreamContext, _ uint32, _ *rtmpmsg.NetStreamPlay) error {
-	return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePlayFailed,
-		Description: "RTMP play is not served here; use HTTP-FLV"}
 }
 
 func (h *handler) OnSetDataFrame(ts uint32, data *rtmpmsg.NetStreamSetDataFrame) error {
@@ -192,6 +197,10 @@ func (h *handler) OnUnknownDataMessage(ts uint32, data *rtmpmsg.DataMessage) err
 // OnUnknownCommandMessage ignores and counts a command headwater does not
 // know (FCSubscribe, _checkbw, ...).
 func (h *handler) OnUnknownCommandMessage(_ uint32, cmd *rtmpmsg.CommandMessage) error {
+	if cmd.CommandName == "closeStream" && h.player != nil {
+		h.stopPlaying() // a player's "stop": the session ends, then the connection
+		return nil
+	}
 	h.srv.ignored[ignoredCommand].Add(1)
 	h.log.Info().Str("command", cmd.CommandName).Msg("ignored command")
 	return nil
@@ -218,11 +227,13 @@ func (h *handler) OnFCUnpublish(_ uint32, _ *rtmpmsg.NetStreamFCUnpublish) error
 
 func (h *handler) OnDeleteStream(_ uint32, _ *rtmpmsg.NetStreamDeleteStream) error {
 	h.unpublish("delete stream")
+	h.stopPlaying()
 	return nil
 }
 
 func (h *handler) OnClose() {
 	h.unpublish("connection closed")
+	h.stopPlaying()
 }
 
 // unpublish releases the stream (idempotent) and logs the session once.

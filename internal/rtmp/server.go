@@ -1,8 +1,8 @@
 // Package rtmp is headwater's RTMP server: it accepts connections, runs
 // go-rtmp (imported as gortmp) on each behind deadlines and input bounds,
-// and feeds published media into the registry. Publish sessions are a
-// source; RTMP play sessions, a sink, will live here too
-// (../shared/docs/sources-and-sinks.md).
+// feeds published media into the registry (publish sessions, a source)
+// and plays streams out of it (play sessions, a sink: play.go, through
+// internal/play's loop with an RTMP framer, framer.go).
 //
 // go-rtmp v0.0.7 is used through a patched copy (third_party/go-rtmp, see its
 // PATCHES.md) and contained here: this package owns the accept loop (with
@@ -26,7 +26,9 @@ import (
 	gortmp "github.com/yutopp/go-rtmp"
 
 	"github.com/headwater-media/headwater/internal/lockcheck"
+	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/stream"
 )
 
 // Config bounds what one RTMP connection may do.
@@ -57,6 +59,9 @@ type Config struct {
 	MaxPartialBytes uint32
 	// MaxChunkStreams caps the chunk streams one connection may open.
 	MaxChunkStreams int
+	// RefusePublish refuses every publish (an edge that only relays its
+	// origins: edge.allow_publish false).
+	RefusePublish bool
 }
 
 // DefaultConfig returns the defaults.
@@ -73,11 +78,17 @@ func DefaultConfig() Config {
 	}
 }
 
-// Server accepts RTMP publishers.
+// Server accepts RTMP publishers and players.
 type Server struct {
-	cfg Config
-	reg *registry.Registry
-	log zerolog.Logger
+	cfg     Config
+	reg     *registry.Registry
+	log     zerolog.Logger
+	playCfg play.Config    // play sessions' loop (WithPlay)
+	totals  *stream.Totals // server-wide bytes out of play sessions; may be nil
+	// baseCtx is the parent of every play session's context, cancelled by
+	// Shutdown.
+	baseCtx    context.Context
+	baseCancel context.CancelFunc
 	// refSampler rate-limits refusal log lines (lock-free): a flood is
 	// counted in full, logged in part.
 	refSampler zerolog.Sampler
@@ -111,17 +122,32 @@ type Server struct {
 	maxConns, maxPerIP int
 }
 
-// NewServer returns a server that publishes into reg.
-func NewServer(cfg Config, reg *registry.Registry, log zerolog.Logger) *Server {
+// Option configures a Server in NewServer.
+type Option func(*Server)
+
+// WithPlay sets the play sessions' loop configuration (its WriteTimeout
+// is replaced by Config.WriteTimeout) and the totals their bytes out are
+// added to. Without it, play.DefaultConfig.
+func WithPlay(cfg play.Config, totals *stream.Totals) Option {
+	return func(s *Server) { s.playCfg, s.totals = cfg, totals }
+}
+
+// NewServer returns a server that publishes into and plays from reg.
+func NewServer(cfg Config, reg *registry.Registry, log zerolog.Logger, opts ...Option) *Server {
 	log = log.With().Str("component", "rtmp").Logger()
 	s := &Server{
-		cfg: cfg, reg: reg, log: log, rtmpLg: newLogrusBridge(log),
+		cfg: cfg, reg: reg, log: log, rtmpLg: newLogrusBridge(log), playCfg: play.DefaultConfig(),
 		refSampler: &zerolog.BurstSampler{Burst: 20, Period: time.Second},
 		logBudget:  newLineBudget(globalLogBurst, globalLogPeriod),
 		done:       make(chan struct{}), conns: make(map[net.Conn]bool), perIP: make(map[netip.Addr]int),
 		maxConns: cfg.MaxConns, maxPerIP: cfg.MaxConnsPerIP,
 	}
 	s.maxBitrate.Store(cfg.MaxPublishBitrate)
+	for _, o := range opts {
+		o(s)
+	}
+	s.playCfg.WriteTimeout = cfg.WriteTimeout
+	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	return s
 }
 
@@ -372,6 +398,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.closing {
 		s.closing = true
 		close(s.done)
+		s.baseCancel()
 		if s.ln != nil {
 			_ = s.ln.Close()
 		}

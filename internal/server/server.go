@@ -4,6 +4,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log"
 	"net"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/headwater-media/headwater/internal/api"
 	"github.com/headwater-media/headwater/internal/config"
+	"github.com/headwater-media/headwater/internal/edge"
 	"github.com/headwater-media/headwater/internal/httpflv"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
@@ -33,6 +36,8 @@ type Server struct {
 	reg    *registry.Registry
 	rtmp   *rtmp.Server
 	http   *http.Server
+	edge   *edge.Edge // nil unless edge.origins is set
+	id     string     // this node's id (edge loop detection, GET /api/v1/server)
 
 	version string          // for GET /api/v1/server (WithVersion)
 	hist    *api.Histograms // time to first frame, publish durations
@@ -60,13 +65,27 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 	hist := api.NewHistograms()
 	sc := streamConfig(cfg)
 	sc.Totals = totals
-	reg := registry.New(sc, registry.WithLimits(registryLimits(cfg)), registry.WithObserver(hist))
-	s := &Server{cfg: cfg, log: log, totals: totals, reg: reg, version: "dev", hist: hist}
+	var ed *edge.Edge // the registry's Puller, once made below
+	ropts := []registry.Option{registry.WithLimits(registryLimits(cfg)), registry.WithObserver(hist)}
+	if len(cfg.Edge.Origins) > 0 {
+		ropts = append(ropts, registry.WithPuller(registry.PullerFunc(func(ctx context.Context, key registry.Key, via string) error {
+			return ed.Pull(ctx, key, via)
+		})))
+	}
+	reg := registry.New(sc, ropts...)
+	s := &Server{cfg: cfg, log: log, totals: totals, reg: reg, version: "dev", hist: hist, id: newNodeID()}
 	for _, o := range opts {
 		o(s)
 	}
+	if len(cfg.Edge.Origins) > 0 {
+		var err error
+		if ed, err = edge.New(edgeConfig(cfg), reg, s.id, log); err != nil {
+			panic(err) // config.Validate checked every origin
+		}
+		s.edge = ed
+	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	s.rtmp = rtmp.NewServer(rtmpConfig(cfg), reg, log)
+	s.rtmp = rtmp.NewServer(rtmpConfig(cfg), reg, log, rtmp.WithPlay(flvConfig(cfg), totals))
 	return s
 }
 
@@ -93,7 +112,24 @@ func rtmpConfig(cfg config.Config) rtmp.Config {
 		cfg.RTMP.HandshakeTimeout, cfg.RTMP.ReadTimeout, cfg.RTMP.MediaTimeout, cfg.RTMP.WriteTimeout
 	c.MaxConns, c.MaxConnsPerIP, c.MaxPublishBitrate = cfg.RTMP.MaxConns, cfg.Limits.MaxConnsPerIP, cfg.Limits.MaxPublishBitrate
 	c.MaxMessageSize, c.MaxPartialBytes, c.MaxChunkStreams = cfg.RTMP.MaxMessageSize, cfg.RTMP.MaxPartialBytes, cfg.RTMP.MaxChunkStreams
+	c.RefusePublish = len(cfg.Edge.Origins) > 0 && !cfg.Edge.AllowPublish
 	return c
+}
+
+func edgeConfig(cfg config.Config) edge.Config {
+	c := edge.DefaultConfig()
+	c.Origins = cfg.Edge.Origins
+	c.ConnectTimeout, c.Linger, c.FailoverTimeout = cfg.Edge.ConnectTimeout, cfg.Edge.Linger, cfg.Edge.FailoverTimeout
+	// An upstream gets the bounds of an RTMP publisher.
+	c.MediaTimeout, c.MaxTagSize, c.WriteTimeout = cfg.RTMP.MediaTimeout, cfg.RTMP.MaxMessageSize, cfg.RTMP.WriteTimeout
+	return c
+}
+
+// newNodeID returns a random id for this running server.
+func newNodeID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func flvConfig(cfg config.Config) play.Config {
@@ -151,6 +187,23 @@ func (s *Server) Start() error {
 			Help: "Log lines caused by RTMP clients that sampling suppressed (a burst per connection and server-wide, then a count).",
 		}, func() float64 { return float64(s.rtmp.Counts().SuppressedLogLines) }),
 	}
+	if s.edge != nil {
+		ed := s.edge
+		pulls := func(result string) func() uint64 { return func() uint64 { return ed.Counts().Pulls[result] } }
+		rtmpCounters = append(rtmpCounters,
+			api.NewLabelledCounter("headwater_edge_pulls_total",
+				"Edge upstream connection attempts by result: ok, not_found (the origin has no such stream), error, loop (refused: the request came through this node).",
+				"result", map[string]func() uint64{
+					edge.ResultOK: pulls(edge.ResultOK), edge.ResultNotFound: pulls(edge.ResultNotFound),
+					edge.ResultError: pulls(edge.ResultError), edge.ResultLoop: pulls(edge.ResultLoop),
+				}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "headwater_edge_failovers_total", Help: "Edge upstreams that failed with players connected and were replaced by another origin's.",
+			}, func() float64 { return float64(ed.Counts().Failovers) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "headwater_edge_upstream_bytes_total", Help: "Bytes read from edge upstreams (FLV tags).",
+			}, func() float64 { return float64(ed.Counts().BytesIn) }))
+	}
 	events := &api.Events{Registry: s.reg, Totals: s.totals, Refusals: refusalCounts, Started: time.Now()}
 	refusalCounts[api.LimitEventClients] = func() uint64 { _, refused, _ := events.Counts(); return refused }
 	rtmpCounters = append(rtmpCounters,
@@ -164,7 +217,8 @@ func (s *Server) Start() error {
 		Registry: s.reg, Totals: s.totals, Events: events,
 		Metrics: api.NewMetrics(s.reg, s.totals, append(rtmpCounters, refused, api.NewLimitRefusals(refusalCounts), s.hist)...),
 		Token:   s.cfg.API.Token,
-		Server:  api.ServerInfo{Version: s.version, Started: time.Now(), Refusals: refusalCounts, Limits: apiLimits(s.cfg)},
+		Server: api.ServerInfo{Version: s.version, Started: time.Now(), Refusals: refusalCounts, Limits: apiLimits(s.cfg),
+			ID: s.id, Origins: s.cfg.Edge.Origins},
 	}
 	s.api = a
 	s.flv = &httpflv.Handler{
@@ -249,6 +303,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	err := s.rtmp.Shutdown(rctx)
 	cancel()
+	if s.edge != nil {
+		// Upstream pulls are publishers too: they end like RTMP's.
+		ectx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if eerr := s.edge.Shutdown(ectx); eerr != nil && err == nil {
+			err = eerr
+		}
+		cancel()
+	}
 	// Players of ended streams drain within their drain timeout; give them
 	// that long, then cancel every request context. http.Server does not
 	// track HTTP-FLV players (their connections are hijacked): the
