@@ -265,9 +265,15 @@ func (e *Edge) run(p *pull) {
 		close(p.ready)
 		return
 	}
+	// The pull's context: cancelled by the linger, by a kick (DELETE
+	// /api/v1/streams/... ends the pull like any publisher) or Shutdown;
+	// copy closes whichever upstream is current when it ends.
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	var kicked atomic.Bool
 	var pub *registry.Publisher
 	pub, err = e.reg.Publish(p.key, registry.PublisherInfo{Kind: registry.KindEdgePull, Remote: origin.Host, Origin: origin.String()},
-		func() { up.Close() })
+		func() { kicked.Store(true); cancel() })
 	if err != nil {
 		// A local publisher took the key meanwhile: players play it.
 		up.Close()
@@ -283,7 +289,6 @@ func (e *Edge) run(p *pull) {
 	log.Info().Str("origin", origin.String()).Msg("edge pull start")
 	start := time.Now()
 
-	ctx, cancel := context.WithCancel(e.ctx)
 	lingered := make(chan struct{})
 	go e.linger(ctx, pub, cancel, lingered)
 	defer func() {
@@ -333,10 +338,13 @@ func (e *Edge) run(p *pull) {
 		pub.SetOrigin(origin.String(), origin.Host)
 		log.Info().Str("origin", origin.String()).Msg("edge failover")
 	}
-	if ctx.Err() != nil && e.ctx.Err() == nil {
-		reason = "no players for the linger"
-	} else if e.ctx.Err() != nil {
+	switch {
+	case e.ctx.Err() != nil:
 		reason = "shutting down"
+	case kicked.Load():
+		reason = "kicked"
+	case ctx.Err() != nil:
+		reason = "no players for the linger"
 	}
 	log.Info().Dur("duration", time.Since(start)).Str("reason", reason).Msg("edge pull stop")
 }

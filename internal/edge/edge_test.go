@@ -329,3 +329,28 @@ func mustOrigin(s string) *url.URL {
 	}
 	return u
 }
+
+// TestKickEndsThePull: kicking an edge's stream (DELETE
+// /api/v1/streams/...) ends its pull, also after a failover, and its
+// players end as when a publisher leaves.
+func TestKickEndsThePull(t *testing.T) {
+	a, b := newFakeOrigin(t), newFakeOrigin(t)
+	e, reg := newEdge(t, testConfig(), a.URL, b.URL)
+	require.NoError(t, reg.Pull(context.Background(), key, ""))
+	p, err := reg.Play(key, "player")
+	require.NoError(t, err)
+	defer p.Release()
+	sub, err := p.Subscribe()
+	require.NoError(t, err)
+	a.end()
+	require.Eventually(t, func() bool { return e.Counts().Failovers == 1 }, 3*time.Second, 10*time.Millisecond)
+	require.NoError(t, reg.Kick(key))
+	for {
+		if _, err := sub.Next(context.Background(), nil); err != nil {
+			require.ErrorIs(t, err, stream.ErrEnded)
+			break
+		}
+	}
+	_, err = reg.Stream(key)
+	require.ErrorIs(t, err, registry.ErrNotFound)
+}
