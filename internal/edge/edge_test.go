@@ -354,3 +354,72 @@ func TestKickEndsThePull(t *testing.T) {
 	_, err = reg.Stream(key)
 	require.ErrorIs(t, err, registry.ErrNotFound)
 }
+
+// TestKilledAtEachStep: a pull ended at each step leaves nothing behind
+// (the registry empties, goleak in TestMain): a player that gives up while
+// the pull connects; a shutdown while it connects to an origin that never
+// answers; a shutdown mid-stream with a player attached.
+func TestKilledAtEachStep(t *testing.T) {
+	// An origin that accepts and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	var held sync.WaitGroup
+	held.Add(1)
+	go func() {
+		defer held.Done()
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	cfg := testConfig()
+	cfg.ConnectTimeout = 5 * time.Second
+	e, reg := newEdge(t, cfg, "http://"+ln.Addr().String())
+
+	// The player gives up while the pull connects.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	err = reg.Pull(ctx, key, "")
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	// Shutdown while the pull still connects: it ends at once.
+	start := time.Now()
+	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+	require.NoError(t, e.Shutdown(sctx))
+	scancel()
+	require.Less(t, time.Since(start), time.Second)
+	require.ErrorIs(t, reg.Pull(context.Background(), key, ""), ErrClosed)
+	ln.Close()
+	held.Wait()
+
+	// Mid-stream: a player attached, then the edge shuts down.
+	o := newFakeOrigin(t)
+	e2, reg2 := newEdge(t, testConfig(), o.URL)
+	require.NoError(t, reg2.Pull(context.Background(), key, ""))
+	p, err := reg2.Play(key, "player")
+	require.NoError(t, err)
+	sub, err := p.Subscribe()
+	require.NoError(t, err)
+	_, err = sub.Next(context.Background(), nil)
+	require.NoError(t, err)
+	sctx, scancel = context.WithTimeout(context.Background(), 2*time.Second)
+	require.NoError(t, e2.Shutdown(sctx))
+	scancel()
+	for {
+		if _, err := sub.Next(context.Background(), nil); err != nil {
+			require.ErrorIs(t, err, stream.ErrEnded)
+			break
+		}
+	}
+	p.Release()
+}
