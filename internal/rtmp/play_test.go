@@ -57,7 +57,7 @@ func startPlayServer(t *testing.T) *playServer {
 // mid-stream leaves no handle, goroutine or connection behind.
 func TestPlaySessionKilledAtEachStep(t *testing.T) {
 	ps := startPlayServer(t)
-	addr := ps.url[len("rtmp://"):len(ps.url)-len("/live/s")]
+	addr := ps.url[len("rtmp://") : len(ps.url)-len("/live/s")]
 	noPlayers := func() {
 		t.Helper()
 		require.Eventually(t, func() bool { return ps.reg.Stats().Players == 0 }, 5*time.Second, 5*time.Millisecond)
