@@ -108,15 +108,24 @@ func startBinaryEnv(t testing.TB, env []string, args ...string) *proc {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	})
-	require.Eventually(t, func() bool {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
 		resp, err := httpClient.Get("http://" + p.httpAd + "/healthz")
-		if err != nil {
-			return false
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 20*time.Second, 20*time.Millisecond, "headwater did not come up")
-	return p
+		select {
+		case <-p.done:
+			t.Fatalf("headwater exited before it came up (%v); its output:\n%s", p.err, p.out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("headwater did not come up within 30 s; its output:\n%s", p.out.String())
+		}
+	}
 }
 
 // rssKiB reads VmRSS of pid from /proc.

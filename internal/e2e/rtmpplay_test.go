@@ -120,10 +120,12 @@ func TestRTMPPlayContract(t *testing.T) {
 	defer cancel()
 	rp := play(ctx, s.rtmpURL+"/live/c")
 	hp := play(ctx, s.httpURL+"/live/c.flv")
-	kicked := play(ctx, s.rtmpURL+"/live/c")
-	for _, p := range []*player{rp, hp, kicked} {
+	for _, p := range []*player{rp, hp} {
 		p.waitTags(t, 60, 15*time.Second)
 	}
+	// The player to kick joins last: it has the highest id.
+	kicked := play(ctx, s.rtmpURL+"/live/c")
+	kicked.waitTags(t, 60, 15*time.Second)
 
 	var players struct {
 		Players []struct {
