@@ -1,5 +1,5 @@
 # headwater: `make run` serves with embedded defaults; `make test` installs what
-# the tests need (ffmpeg, chromium) and runs them under the race detector.
+# the tests need (ffmpeg, rtmpdump, GStreamer, chromium) and runs them under the race detector.
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -8,7 +8,7 @@ BIN      := bin/headwater
 PKGS     := ./...
 TESTTIMEOUT ?= 8m
 
-.PHONY: all build run test test-short deps bench bench-compare lint fmt clean torture fuzz soak web-vendor web-screenshot
+.PHONY: all build run test test-short deps bench bench-compare bench-rtmp lint fmt clean torture fuzz soak web-vendor web-screenshot
 
 DURATION ?= 60s
 FUZZTIME ?= 5s
@@ -21,8 +21,9 @@ build:
 run: build
 	./$(BIN)
 
-## deps: installs ffmpeg/ffprobe and chromium with apt-get when missing (tests
-## drive real peers and a headless browser).
+## deps: installs ffmpeg/ffprobe, rtmpdump, GStreamer (rtmp2src, rtmpsrc,
+## flvdemux) and chromium with apt-get when missing (tests drive real peers
+## and a headless browser).
 deps:
 	@scripts/install-deps.sh
 
@@ -64,6 +65,18 @@ BITRATE  ?= 2500k
 BENCH_DURATION := $(if $(filter command line environment,$(origin DURATION)),$(DURATION),30s)
 bench-compare:
 	PLAYERS=$(PLAYERS) DURATION=$(BENCH_DURATION) ROUNDS=$(ROUNDS) SIZE=$(SIZE) BITRATE=$(BITRATE) scripts/bench-compare.sh
+
+## bench-rtmp: RTMP play and edges side by side: the same hwbench scenario
+## against headwater with HTTP-FLV and with RTMP players, lal with RTMP
+## players (built from LAL_SRC, or cloned at LAL_VERSION into a temporary
+## directory), and a headwater edge of a headwater origin with HTTP-FLV and
+## with RTMP players, alternately, ROUNDS times each; prints one markdown
+## table (also in bin/bench-rtmp/table.md). Variables: PLAYERS, DURATION
+## (measured window, default 30s), ROUNDS, SIZE, BITRATE, SCENARIOS,
+## LAL_SRC; scripts/bench-rtmp.sh lists the rest. Takes /tmp/hw-heavy.lock
+## for the runs.
+bench-rtmp:
+	PLAYERS=$(PLAYERS) DURATION=$(BENCH_DURATION) ROUNDS=$(ROUNDS) SIZE=$(SIZE) BITRATE=$(BITRATE) scripts/bench-rtmp.sh
 
 ## web-vendor: re-vendors the web UI's libraries (mpegts.js, uPlot) from
 ## the npm registry into internal/web/static/vendor/, at the versions

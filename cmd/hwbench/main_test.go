@@ -18,7 +18,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	for _, f := range []string{"-publish", "-play", "-input", "-gen-size", "-gen-fps", "-gen-bitrate",
 		"-gen-audio-bitrate", "-gen-duration", "-gen-gop", "-cache-dir", "-streams", "-players", "-ramp",
 		"-warmup", "-duration", "-churn", "-pid", "-json", "-label", "-stall", "-timeout", "-seed",
-		"-fail-on-errors", "-quiet", "-cpuprofile", "-gen-only", "hwbench table"} {
+		"-fail-on-errors", "-quiet", "-cpuprofile", "-gen-only", "hwbench table", "rtmp://host[:port]/app/stream"} {
 		require.Contains(t, errb.String(), f)
 	}
 }
@@ -28,6 +28,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"-no-such-flag"},
 		{"-streams", "2"}, // the default URLs have no %d
 		{"-play", "https://x/y.flv", "-publish", ""},
+		{"-play", "rtmp://x/app-only", "-publish", ""},
 		{"-publish", "", "-players", "0"},
 		{"-gen-size", "big"},
 		{"-duration", "0s"},

@@ -19,7 +19,10 @@ type Config struct {
 	// by the stream index (required when Streams > 1). Empty: someone
 	// else publishes.
 	Publish string
-	// Play is the HTTP-FLV URL the players request; "%d" as for Publish.
+	// Play is what the players play, "%d" as for Publish: an HTTP-FLV URL
+	// (http://host[:port]/path, a GET) or an RTMP URL
+	// (rtmp://host[:port]/app/stream, an RTMP play session through
+	// internal/rtmpclient).
 	Play string
 	// Input is what the publishers send (required when Publish is set).
 	Input *Input
@@ -85,7 +88,7 @@ func (c *Config) Validate() error {
 			}
 		}
 		if c.Players > 0 {
-			if _, err := parseHTTPURL(expand(c.Play, i)); err != nil {
+			if err := checkPlayURL(expand(c.Play, i)); err != nil {
 				bad = append(bad, err.Error())
 			}
 		}
@@ -109,6 +112,16 @@ func (c *Config) Validate() error {
 		return errors.New(strings.Join(bad, "; "))
 	}
 	return nil
+}
+
+// checkPlayURL checks an HTTP-FLV or RTMP play URL.
+func checkPlayURL(u string) error {
+	if isRTMP(u) {
+		_, err := parseRTMPURL(u)
+		return err
+	}
+	_, err := parseHTTPURL(u)
+	return err
 }
 
 // expand replaces %d in a URL template by the stream index.
@@ -214,12 +227,17 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 	rampStart := time.Now()
 	for k := range n {
 		stream := k % cfg.Streams
-		target, err := parseHTTPURL(expand(cfg.Play, stream))
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrSetup, err)
-		}
-		p := &player{id: k, target: target, sh: b.stats.shard(k), cfg: cfg, bench: b, epoch: b.epoch,
+		p := &player{id: k, sh: b.stats.shard(k), cfg: cfg, bench: b, epoch: b.epoch,
 			rng: rand.New(rand.NewPCG(cfg.Seed, uint64(k)))}
+		if u := expand(cfg.Play, stream); isRTMP(u) {
+			p.rtmpURL = u
+		} else {
+			target, err := parseHTTPURL(u)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+			}
+			p.target = target
+		}
 		b.players = append(b.players, p)
 		var at time.Time
 		if n > 1 {

@@ -48,15 +48,17 @@ const (
 	closeIdle        // no byte for -timeout (watchdog)
 )
 
-// player plays one HTTP-FLV URL with one connection at a time,
-// reconnecting after errors (and after its lifetime with -churn).
+// player plays one HTTP-FLV URL (or, with rtmpURL set, one RTMP URL)
+// with one connection at a time, reconnecting after errors (and after its
+// lifetime with -churn).
 type player struct {
-	id     int
-	target httpTarget
-	sh     *shard
-	cfg    *Config
-	bench  *bench
-	rng    *rand.Rand // used by the player's goroutine only
+	id      int
+	target  httpTarget
+	rtmpURL string // rtmp://host[:port]/app/stream: an RTMP play session instead of a GET
+	sh      *shard
+	cfg     *Config
+	bench   *bench
+	rng     *rand.Rand // used by the player's goroutine only
 
 	buf    []byte
 	req    []byte
@@ -69,7 +71,7 @@ type player struct {
 	reason    atomic.Int32 // closeStop/Churn/Idle once hwbench closed the connection
 
 	connMu sync.Mutex // guards conn
-	conn   net.Conn
+	conn   io.Closer  // the net.Conn, or the *rtmpclient.Player
 
 	// Per-connection state, owned by the player's goroutine.
 	epoch    time.Time // the run's monotonic reference
@@ -80,9 +82,10 @@ type player struct {
 	gotVideo bool
 	lengthSz int
 	lastFrm  time.Time
+	rtmp     rtmpState // RTMP sessions only
 }
 
-func (p *player) setConn(c net.Conn) {
+func (p *player) setConn(c io.Closer) {
 	p.connMu.Lock()
 	p.conn = c
 	p.connMu.Unlock()
@@ -103,10 +106,14 @@ func (p *player) run(ctx context.Context, startAt time.Time) {
 	if !SleepCtx(ctx, time.Until(startAt)) {
 		return
 	}
-	p.buf = make([]byte, readBufSize)
-	p.req = appendRequest(nil, p.target.host, p.target.path)
+	play := p.playRTMP
+	if p.rtmpURL == "" {
+		p.buf = make([]byte, readBufSize)
+		p.req = appendRequest(nil, p.target.host, p.target.path)
+		play = p.playOnce
+	}
 	for ctx.Err() == nil {
-		kind, err := p.playOnce(ctx)
+		kind, err := play(ctx)
 		if ctx.Err() != nil {
 			return
 		}
@@ -122,7 +129,7 @@ func (p *player) run(ctx context.Context, startAt time.Time) {
 	}
 }
 
-// playOnce runs one connection. It returns -1 when the connection ended
+// playOnce runs one HTTP-FLV connection. It returns -1 when the connection ended
 // on purpose (churn, end of run), otherwise the error's kind.
 func (p *player) playOnce(ctx context.Context) (ErrorKind, error) {
 	p.reason.Store(closeNone)

@@ -10,7 +10,7 @@ type Counter int
 
 // Counters kept by players and publishers.
 const (
-	CBytes            Counter = iota // HTTP body bytes received (chunk framing included)
+	CBytes            Counter = iota // HTTP body bytes received (chunk framing included); RTMP: bytes read from the connection
 	CTags                            // FLV tags parsed
 	CVideoFrames                     // video tags that are coded frames
 	CAudioFrames                     // audio tags that are not sequence headers
@@ -19,7 +19,7 @@ const (
 	CCached                          // stamped frames sent before that (the join burst: GOP cache)
 	CStalls                          // gaps between frames longer than the stall threshold
 	CStallMicros                     // total length of those gaps
-	CConnects                        // responses with status 200
+	CConnects                        // responses with status 200, RTMP NetStream.Play.Start
 	CChurnCloses                     // connections closed on purpose (-churn)
 	CBackwards                       // tags whose timestamp went back (also an error)
 	CPublishedTags                   // tags sent by hwbench's publishers
@@ -35,10 +35,11 @@ type ErrorKind int
 const (
 	EDial         ErrorKind = iota // TCP connect failed or timed out
 	EHTTPStatus                    // response status other than 200
-	EBadResponse                   // unreadable HTTP response head or chunking
+	EPlayRefused                   // RTMP: NetStream.Play.StreamNotFound, Play.Failed, an _error to connect or createStream
+	EBadResponse                   // unreadable HTTP response head or chunking; RTMP handshake or set-up failed
 	EBadFLVHeader                  // FLV file header wrong
 	EBadPrevSize                   // PreviousTagSize does not match the tag
-	EBadTag                        // unknown tag type or absurd size
+	EBadTag                        // unknown tag type or absurd size; RTMP: malformed chunk or message
 	EBackwards                     // timestamp lower than the previous one of its track
 	ETruncated                     // stream ended inside a tag
 	EEnded                         // server ended the stream between tags
@@ -50,7 +51,7 @@ const (
 )
 
 var errorKindNames = [numErrorKinds]string{
-	"dial", "http_status", "bad_response", "bad_flv_header", "bad_prev_tag_size",
+	"dial", "http_status", "play_refused", "bad_response", "bad_flv_header", "bad_prev_tag_size",
 	"bad_tag", "ts_backwards", "truncated", "ended", "read", "idle_timeout",
 	"first_frame_not_key", "publish",
 }
