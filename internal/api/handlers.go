@@ -34,6 +34,11 @@ type publisherJSON struct {
 	StartedAt time.Time `json:"started_at"`
 }
 
+type backupJSON struct {
+	Remote  string `json:"remote"`
+	Encoder string `json:"encoder,omitempty"`
+}
+
 type videoJSON struct {
 	Codec   string  `json:"codec"`
 	Profile string  `json:"profile,omitempty"`
@@ -65,6 +70,8 @@ type streamJSON struct {
 	DroppedFrames uint64        `json:"dropped_frames"`
 	UptimeSeconds float64       `json:"uptime_seconds"`
 	Publisher     publisherJSON `json:"publisher"`
+	// Backup is the hot standby publisher (?role=backup), null if none.
+	Backup *backupJSON `json:"backup"`
 
 	// State is "live" once players get media, "starting" before.
 	State     string     `json:"state"`
@@ -88,6 +95,9 @@ func newStreamJSON(s registry.StreamInfo, now time.Time) streamJSON {
 			FlashVer: s.Publisher.Encoder, StartedAt: s.Started},
 		State: "starting", StartedAt: s.Started,
 		BitrateIn: s.Media.BitrateIn, BytesOut: s.BytesOut, TimestampRepairs: s.TimestampRepairs,
+	}
+	if b := s.Backup; b != nil {
+		out.Backup = &backupJSON{Remote: b.Remote, Encoder: b.Encoder}
 	}
 	if s.Media.Ready {
 		out.State = "live"

@@ -16,6 +16,7 @@ import (
 
 	"github.com/headwater-media/headwater/internal/edge"
 	"github.com/headwater-media/headwater/internal/play"
+	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/rtmp"
 	"github.com/headwater-media/headwater/internal/stream"
 )
@@ -26,14 +27,26 @@ import (
 // uint32 or time.Duration (ApplyEnv sets those), and restart-only unless
 // added to reloadable and applied in server.Server.Reload.
 type Config struct {
-	RTMP   RTMP   `yaml:"rtmp"`
-	HTTP   HTTP   `yaml:"http"`
-	Play   Play   `yaml:"play"`
-	Stream Stream `yaml:"stream"`
-	Limits Limits `yaml:"limits"`
-	Log    Log    `yaml:"log"`
-	API    API    `yaml:"api"`
-	Edge   Edge   `yaml:"edge"`
+	RTMP    RTMP    `yaml:"rtmp"`
+	HTTP    HTTP    `yaml:"http"`
+	Play    Play    `yaml:"play"`
+	Stream  Stream  `yaml:"stream"`
+	Limits  Limits  `yaml:"limits"`
+	Log     Log     `yaml:"log"`
+	API     API     `yaml:"api"`
+	Edge    Edge    `yaml:"edge"`
+	Publish Publish `yaml:"publish"`
+}
+
+// Publish configures what happens around publishers.
+type Publish struct {
+	// Backup is "off" (a second publisher of a live key is refused unless
+	// it asks to be the backup with ?role=backup) or "auto" (a second
+	// publisher becomes the standby).
+	Backup string `yaml:"backup"`
+	// FailoverAfter: a backup takes over at its next keyframe when the
+	// primary has sent no coded frame for this long (or has gone).
+	FailoverAfter time.Duration `yaml:"failover_after"`
 }
 
 // Edge makes the server an edge: streams not live here are pulled from
@@ -83,6 +96,12 @@ type Play struct {
 	// arrives. The default is play.DefaultConfig's.
 	MergeMS int `yaml:"merge_ms"`
 }
+
+// publish.backup values.
+const (
+	BackupOff  = "off"
+	BackupAuto = "auto"
+)
 
 // MaxMergeMS is the largest play.merge_ms.
 const MaxMergeMS = 1000
@@ -143,7 +162,7 @@ type Log struct {
 func Default() Config {
 	// Each component's own defaults are the defaults of its keys; only
 	// what belongs to no component (addresses, totals, logging) is set here.
-	in, st, fl, ed := rtmp.DefaultConfig(), stream.DefaultConfig(), play.DefaultConfig(), edge.DefaultConfig()
+	in, st, fl, ed, bk := rtmp.DefaultConfig(), stream.DefaultConfig(), play.DefaultConfig(), edge.DefaultConfig(), registry.DefaultBackup()
 	c := Config{
 		RTMP:   RTMP{Addr: ":1935", MaxConns: in.MaxConns},
 		HTTP:   HTTP{Addr: ":8080", MaxConns: 20000, WriteTimeout: fl.WriteTimeout},
@@ -152,6 +171,10 @@ func Default() Config {
 		Log:    Log{Level: "info", Format: "console"},
 		Edge: Edge{Origins: append([]string{}, ed.Origins...), AllowPublish: !in.RefusePublish, ConnectTimeout: ed.ConnectTimeout,
 			Linger: ed.Linger, FailoverTimeout: ed.FailoverTimeout},
+		Publish: Publish{Backup: BackupOff, FailoverAfter: bk.FailoverAfter},
+	}
+	if bk.Auto {
+		c.Publish.Backup = BackupAuto
 	}
 	c.RTMP.HandshakeTimeout, c.RTMP.ReadTimeout, c.RTMP.MediaTimeout, c.RTMP.WriteTimeout =
 		in.HandshakeTimeout, in.ReadTimeout, in.MediaTimeout, in.WriteTimeout
@@ -251,6 +274,10 @@ func (c Config) Validate() error {
 	}
 	if t := c.API.Token; t != "" && (len(t) < MinAPITokenLen || strings.ContainsAny(t, " \t\r\n")) {
 		errs = append(errs, fmt.Errorf("api.token: must be empty (no token) or at least %d characters without spaces, got %d characters", MinAPITokenLen, len(t)))
+	}
+	positive("publish.failover_after", c.Publish.FailoverAfter)
+	if c.Publish.Backup != BackupOff && c.Publish.Backup != BackupAuto {
+		errs = append(errs, fmt.Errorf("publish.backup: must be %s or %s, got %q", BackupOff, BackupAuto, c.Publish.Backup))
 	}
 	positive("edge.connect_timeout", c.Edge.ConnectTimeout)
 	positive("edge.linger", c.Edge.Linger)

@@ -1,26 +1,48 @@
 package registry
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 
 	"github.com/headwater-media/headwater/internal/lockcheck"
 	"github.com/headwater-media/headwater/internal/stream"
+	"github.com/headwater-media/headwater/pkg/flv"
 )
 
-// Publisher is the publishing handle of one stream. Its methods are safe for
-// concurrent use; after Release they return ErrReleased.
+// Publisher is the publishing handle of one stream: its primary, which
+// writes it, or its backup (PublishAs), which keeps its own media ready
+// and takes over. Its methods are safe for concurrent use; after Release
+// they return ErrReleased.
 type Publisher struct {
-	r *Registry
-	e *entry
+	r    *Registry
+	e    *entry
+	id   uint64 // the stream's writer token while it is the primary
+	info PublisherInfo
+	kick func() // may be nil
 
-	// mu guards released. Held only to flip or read it; stream calls run
-	// under it so that no write can start after Release has returned.
-	// Lock order: Publisher.mu, then Stream.mu (inside Write); Registry.mu
-	// is never taken under it.
+	// mode is modePrimary, modeBackup or modePromoting. Changed under
+	// entry.roleMu, read by Write under mu.
+	mode atomic.Int32
+
+	// mu guards released and standby. Held only to flip or read them;
+	// stream calls run under it so that no write can start after Release
+	// has returned. Lock order: Publisher.mu, then entry.roleMu, then
+	// Stream.mu; Registry.mu is taken last or alone.
 	mu       lockcheck.Mutex
 	released bool
+	// standby is a backup's own stream, never subscribed to: it keeps its
+	// metadata, sequence headers and GOP ready for the takeover.
+	standby *stream.Stream
+
+	frames atomic.Uint64 // coded frames written, in any mode (Frames)
 }
+
+const (
+	modePrimary   = iota // writes the stream
+	modeBackup           // writes its standby
+	modePromoting        // the stream is its; it writes from its next keyframe on
+)
 
 // Key returns the stream's key.
 func (p *Publisher) Key() Key { return p.e.key }
@@ -28,14 +50,135 @@ func (p *Publisher) Key() Key { return p.e.key }
 // ID returns the stream's unique id.
 func (p *Publisher) ID() uint64 { return p.e.id }
 
-// Write passes one message to the stream; see stream.Stream.Write.
+// Backup reports whether the publisher is a standby now.
+func (p *Publisher) Backup() bool { return p.mode.Load() != modePrimary }
+
+// Frames returns the coded audio and video frames this publisher has
+// written so far (as stream.Stream.Frames counts them), as primary or
+// backup: what a media timeout watches.
+func (p *Publisher) Frames() uint64 { return p.frames.Load() }
+
+// Write passes one message to the stream (see stream.Stream.Write), or,
+// for a backup, to its standby. A backup takes the stream over at a
+// keyframe when the primary has gone or written no coded frame for
+// Backup.FailoverAfter: the stream gets the backup's metadata and sequence
+// headers, then that keyframe, and its players see one stream go on.
 func (p *Publisher) Write(typ uint8, timestamp uint32, data []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.released {
 		return ErrReleased
 	}
-	return p.e.s.Write(typ, timestamp, data)
+	s := p.e.s
+	if p.mode.Load() != modePrimary {
+		if !p.takeOver(typ, data) {
+			return p.writeStandby(typ, timestamp, data)
+		}
+		p.flushHeaders()
+	}
+	before := s.Frames()
+	err := s.WriteFrom(p.id, typ, timestamp, data)
+	if errors.Is(err, stream.ErrNotWriter) {
+		// A backup took over between our mode check and the write.
+		return p.writeStandby(typ, timestamp, data)
+	}
+	if s.Frames() != before {
+		p.frames.Add(1)
+	}
+	return err
+}
+
+// writeStandby keeps a backup's message in its standby stream; p.mu is
+// held.
+func (p *Publisher) writeStandby(typ uint8, timestamp uint32, data []byte) error {
+	if p.standby == nil {
+		p.standby = stream.New(p.r.cfg)
+	}
+	before := p.standby.Frames()
+	err := p.standby.Write(typ, timestamp, data)
+	if p.standby.Frames() != before {
+		p.frames.Add(1)
+	}
+	return err
+}
+
+// takeOver decides, for a backup's message, whether it now becomes the
+// stream's writer: only at a video keyframe (or any audio frame for an
+// audio-only standby), and only when the stream is its (the primary
+// left) or the primary has stalled; then it swaps roles with the primary.
+// p.mu is held.
+func (p *Publisher) takeOver(typ uint8, data []byte) bool {
+	if !p.resyncPoint(typ, data) {
+		return false
+	}
+	if p.mode.Load() == modePromoting {
+		p.mode.Store(modePrimary)
+		return true
+	}
+	e, r := p.e, p.r
+	if e.s.SinceFrame(time.Now()) < r.backup.FailoverAfter {
+		return false
+	}
+	e.roleMu.Lock()
+	defer e.roleMu.Unlock()
+	r.mu.Lock()
+	old := e.primary
+	ok := e.backup == p && old != nil && e.published
+	if ok {
+		e.primary, e.backup = p, old
+	}
+	r.mu.Unlock()
+	if !ok {
+		return p.mode.Load() == modePrimary
+	}
+	old.mode.Store(modeBackup)
+	p.mode.Store(modePrimary)
+	e.current.Store(&p.info)
+	e.s.SetWriter(p.id)
+	return true
+}
+
+// resyncPoint reports whether a backup's message is where players can
+// switch to it: a video keyframe, or audio when its standby has no video.
+func (p *Publisher) resyncPoint(typ uint8, data []byte) bool {
+	payload := data[flv.TagHeaderSize : len(data)-flv.PrevTagSizeLen]
+	switch typ {
+	case flv.TagVideo:
+		vi, err := flv.ParseVideo(payload)
+		return err == nil && vi.Keyframe && !vi.SequenceHeader && !vi.EndOfSequence
+	case flv.TagAudio:
+		if p.standby == nil {
+			return false
+		}
+		if _, video := p.standby.Tracks(); video {
+			return false
+		}
+		ai, err := flv.ParseAudio(payload)
+		return err == nil && !ai.SequenceHeader && len(ai.Data) > 0
+	}
+	return false
+}
+
+// flushHeaders writes the standby's metadata and sequence headers into
+// the stream it now writes, in-band, and drops the standby; p.mu is held.
+func (p *Publisher) flushHeaders() {
+	if p.standby == nil {
+		return
+	}
+	meta, video, audio := p.standby.Headers()
+	p.standby.Free()
+	p.standby = nil
+	for _, h := range []struct {
+		typ     uint8
+		payload []byte
+	}{{flv.TagScript, meta}, {flv.TagVideo, video}, {flv.TagAudio, audio}} {
+		if h.payload == nil {
+			continue
+		}
+		buf := make([]byte, flv.TagSize(len(h.payload)))
+		copy(buf[flv.TagHeaderSize:], h.payload)
+		_ = p.e.s.WriteFrom(p.id, h.typ, 0, buf) // headers take the track's current time
+	}
 }
 
 // Stream returns the stream for read-only statistics, or ErrReleased.
@@ -48,10 +191,32 @@ func (p *Publisher) Stream() (*stream.Stream, error) {
 	return p.e.s, nil
 }
 
+// Release ends the publisher's part: a backup leaves; a primary hands the
+// stream to its backup if it has one (which writes from its next
+// keyframe), else ends the stream and frees the key. It drops the
+// publisher's reference. Only the first call has an effect.
+func (p *Publisher) Release() {
+	p.mu.Lock()
+	if p.released {
+		p.mu.Unlock()
+		return
+	}
+	p.released = true
+	standby := p.standby
+	p.standby = nil
+	p.mu.Unlock()
+	if standby != nil {
+		standby.Free()
+	}
+	p.r.releasePublisher(p)
+}
+
 // SetOrigin records that an edge pull now reads from origin (remote: its
 // address), after a failover; the API shows it from then on.
 func (p *Publisher) SetOrigin(origin, remote string) {
-	p.e.moved.Store(&[2]string{origin, remote})
+	info := *p.e.current.Load()
+	info.Origin, info.Remote = origin, remote
+	p.e.current.Store(&info)
 }
 
 // Players returns how many players the stream has now.
@@ -76,19 +241,6 @@ func (p *Publisher) ReleaseIfIdle() bool {
 	}
 	p.Release()
 	return true
-}
-
-// Release ends the stream, frees the key and drops the publisher's
-// reference. Only the first call has an effect.
-func (p *Publisher) Release() {
-	p.mu.Lock()
-	if p.released {
-		p.mu.Unlock()
-		return
-	}
-	p.released = true
-	p.mu.Unlock()
-	p.r.release(p.e, nil)
 }
 
 // Player is one player's handle on a stream. After Release its methods

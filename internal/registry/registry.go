@@ -129,6 +129,7 @@ type Registry struct {
 	cfg      stream.Config
 	observer Observer // set in New, read-only after; may be nil
 	puller   Puller   // set in New, read-only after; may be nil
+	backup   Backup   // set in New, read-only after
 	nextID   atomic.Uint64
 
 	refusedStreams atomic.Uint64
@@ -152,19 +153,26 @@ type entry struct {
 	id      uint64
 	s       *stream.Stream
 	started time.Time
-	pub     PublisherInfo
-	kick    func()
 
 	// changed gets a token (without blocking) whenever players changes.
 	changed chan struct{}
-	// moved is the origin and remote an edge pull switched to
-	// (Publisher.SetOrigin); nil until it fails over.
-	moved atomic.Pointer[[2]string]
+	// current describes the publisher the stream is written by now: the
+	// first one's, until a backup takes over or an edge pull fails over.
+	current atomic.Pointer[PublisherInfo]
+
+	// roleMu serializes changes of who writes the stream (a backup
+	// joining, taking over, a publisher leaving) with the stream's writer
+	// token (Stream.SetWriter). Lock order: Publisher.mu, then roleMu,
+	// then Stream.mu; Registry.mu may be taken under it (it is a leaf).
+	roleMu lockcheck.Mutex
 
 	// guarded by Registry.mu
 	refs      int
 	published bool
 	players   map[*Player]struct{}
+	primary   *Publisher // writes the stream; nil once unpublished
+	backup    *Publisher // standby (Backup), nil if none
+	standbys  bool       // a backup has joined: a returning publisher becomes the backup
 
 	// out
 	bytesOut atomic.Uint64 // written to its players (Player.AddSent)
@@ -172,7 +180,7 @@ type entry struct {
 
 // New returns an empty registry whose streams use cfg.
 func New(cfg stream.Config, opts ...Option) *Registry {
-	r := &Registry{cfg: cfg, live: make(map[Key]*entry), byID: make(map[uint64]*Player)}
+	r := &Registry{cfg: cfg, live: make(map[Key]*entry), byID: make(map[uint64]*Player), backup: DefaultBackup()}
 	for _, o := range opts {
 		o(r)
 	}
@@ -184,11 +192,53 @@ func New(cfg stream.Config, opts ...Option) *Registry {
 // end (and so release the handle). It fails with ErrStreamBusy if key is
 // live, or ErrTooManyStreams if Limits.MaxStreams keys are.
 func (r *Registry) Publish(key Key, info PublisherInfo, kick func()) (*Publisher, error) {
+	return r.PublishAs(key, info, kick, RolePrimary)
+}
+
+// Role is what a publish asks to be.
+type Role int
+
+const (
+	// RolePrimary publishes a key that is not live; on a live key it is
+	// refused (ErrStreamBusy), unless Backup.Auto is set or the key had a
+	// backup before (a returning primary), when it becomes the backup.
+	RolePrimary Role = iota
+	// RoleBackup (?role=backup) becomes the standby of a live key, or its
+	// primary if the key is not live.
+	RoleBackup
+)
+
+// Backup configures standby publishers (WithBackup).
+type Backup struct {
+	// Auto accepts a second publisher of a live key as its backup instead
+	// of refusing it.
+	Auto bool
+	// FailoverAfter: a backup takes over at its next keyframe when the
+	// primary has written no coded frame for this long (or has gone).
+	FailoverAfter time.Duration
+}
+
+// DefaultBackup is publish.backup off, publish.failover_after 2 s.
+func DefaultBackup() Backup { return Backup{FailoverAfter: 2 * time.Second} }
+
+// WithBackup configures standby publishers; without it, DefaultBackup.
+func WithBackup(b Backup) Option { return func(r *Registry) { r.backup = b } }
+
+// PublishAs is Publish with a role: see Role. A backup's Write keeps its
+// media ready (its own sequence headers and GOP) without fanning it out;
+// it takes the stream over at its next keyframe when the primary goes or
+// stalls for Backup.FailoverAfter, and players see one continuous stream.
+func (r *Registry) PublishAs(key Key, info PublisherInfo, kick func(), role Role) (*Publisher, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.live[key]; ok {
-		return nil, ErrStreamBusy
+	if e, ok := r.live[key]; ok {
+		if e.backup != nil || (role != RoleBackup && !r.backup.Auto && !e.standbys) {
+			r.mu.Unlock()
+			return nil, ErrStreamBusy
+		}
+		r.mu.Unlock()
+		return r.joinAsBackup(e, info, kick)
 	}
+	defer r.mu.Unlock()
 	if r.limits.MaxStreams > 0 && len(r.live) >= r.limits.MaxStreams {
 		r.refusedStreams.Add(1)
 		return nil, ErrTooManyStreams
@@ -198,16 +248,37 @@ func (r *Registry) Publish(key Key, info PublisherInfo, kick func()) (*Publisher
 		id:        r.nextID.Add(1),
 		s:         stream.New(r.cfg),
 		started:   time.Now(),
-		pub:       info,
-		kick:      kick,
 		refs:      1,
 		published: true,
 		players:   make(map[*Player]struct{}),
 		changed:   make(chan struct{}, 1),
 	}
+	p := &Publisher{r: r, e: e, id: r.nextID.Add(1), info: info, kick: kick}
+	e.primary = p
+	e.current.Store(&p.info)
 	r.live[key] = e
 	r.alive++
-	return &Publisher{r: r, e: e}, nil
+	return p, nil
+}
+
+// joinAsBackup makes a standby publisher of e, if e is still live and has
+// none; the stream's writer token goes to its primary.
+func (r *Registry) joinAsBackup(e *entry, info PublisherInfo, kick func()) (*Publisher, error) {
+	e.roleMu.Lock()
+	defer e.roleMu.Unlock()
+	r.mu.Lock()
+	if r.live[e.key] != e || e.backup != nil || e.primary == nil {
+		r.mu.Unlock()
+		return nil, ErrStreamBusy
+	}
+	p := &Publisher{r: r, e: e, id: r.nextID.Add(1), info: info, kick: kick}
+	p.mode.Store(modeBackup)
+	e.backup, e.standbys = p, true
+	e.refs++
+	primary := e.primary.id
+	r.mu.Unlock()
+	e.s.SetWriter(primary)
+	return p, nil
 }
 
 // Play acquires a player handle on the live stream under key, or fails with
@@ -268,27 +339,40 @@ func (e *entry) notifyLocked() {
 func (r *Registry) Kick(key Key) error {
 	r.mu.Lock()
 	e, ok := r.live[key]
+	var kicks []func()
+	for _, p := range []*Publisher{e.primaryLocked(ok), e.backupLocked(ok)} {
+		if p != nil && p.kick != nil {
+			kicks = append(kicks, p.kick)
+		}
+	}
 	r.mu.Unlock()
 	if !ok {
 		return ErrNotFound
 	}
-	if e.kick != nil {
-		e.kick()
+	for _, k := range kicks { // the backup too, or it would take over
+		k()
 	}
 	return nil
 }
 
-// release drops one reference. The publisher's release also ends the stream
-// and frees the key; the last release frees the stream.
-func (r *Registry) release(e *entry, player *Player) {
+// releasePublisher drops a publisher's reference. A backup just leaves;
+// a primary with a backup hands the stream over to it (it writes from its
+// next keyframe on); a primary alone ends the stream and frees the key.
+// The last release frees the stream.
+func (r *Registry) releasePublisher(p *Publisher) {
+	e := p.e
+	e.roleMu.Lock()
+	defer e.roleMu.Unlock()
 	r.mu.Lock()
+	var promoted *Publisher
 	unpublish := false
-	if player != nil {
-		delete(e.players, player)
-		e.notifyLocked()
-		delete(r.byID, player.id)
-		r.players--
-	} else {
+	switch {
+	case e.backup == p:
+		e.backup = nil
+	case e.primary == p && e.backup != nil && e.published:
+		promoted, e.primary, e.backup = e.backup, e.backup, nil
+	case e.primary == p:
+		e.primary = nil
 		unpublish = e.published
 		e.published = false
 		if r.live[e.key] == e {
@@ -302,12 +386,35 @@ func (r *Registry) release(e *entry, player *Player) {
 	}
 	r.mu.Unlock()
 
+	if promoted != nil {
+		promoted.mode.Store(modePromoting)
+		e.current.Store(&promoted.info)
+		e.s.SetWriter(promoted.id) // nothing is written until its keyframe
+	}
 	if unpublish {
 		e.s.End()
 		if r.observer != nil {
 			r.observer.PublishEnded(time.Since(e.started))
 		}
 	}
+	if free {
+		e.s.Free()
+	}
+}
+
+// release drops a player's reference; the last release frees the stream.
+func (r *Registry) release(e *entry, player *Player) {
+	r.mu.Lock()
+	delete(e.players, player)
+	e.notifyLocked()
+	delete(r.byID, player.id)
+	r.players--
+	e.refs--
+	free := e.refs == 0
+	if free {
+		r.alive--
+	}
+	r.mu.Unlock()
 	if free {
 		e.s.Free()
 	}
@@ -351,7 +458,9 @@ type StreamInfo struct {
 	ID        uint64 // also the publishing session's id
 	Started   time.Time
 	Publisher PublisherInfo
-	Players   int
+	// Backup describes the standby publisher, nil if none.
+	Backup  *PublisherInfo
+	Players int
 	BytesIn   uint64
 	BytesOut  uint64 // written to its players, those gone included
 	Dropped   uint64
@@ -366,7 +475,7 @@ func (r *Registry) Streams() []StreamInfo {
 	out := make([]StreamInfo, 0, len(r.live))
 	entries := make([]*entry, 0, len(r.live))
 	for _, e := range r.live {
-		out = append(out, StreamInfo{Key: e.key, Players: len(e.players)})
+		out = append(out, StreamInfo{Key: e.key, Players: len(e.players), Backup: e.backupInfoLocked()})
 		entries = append(entries, e)
 	}
 	r.mu.Unlock()
@@ -383,7 +492,7 @@ func (r *Registry) Stream(key Key) (StreamInfo, error) {
 	e, ok := r.live[key]
 	var info StreamInfo
 	if ok {
-		info = StreamInfo{Key: e.key, Players: len(e.players)}
+		info = StreamInfo{Key: e.key, Players: len(e.players), Backup: e.backupInfoLocked()}
 	}
 	r.mu.Unlock()
 	if !ok {
@@ -396,10 +505,7 @@ func (r *Registry) Stream(key Key) (StreamInfo, error) {
 // fill completes info with what needs no registry lock: the immutable
 // fields, atomics and the stream's own (Stream.mu).
 func (e *entry) fill(info *StreamInfo) {
-	info.ID, info.Started, info.Publisher = e.id, e.started, e.pub
-	if m := e.moved.Load(); m != nil {
-		info.Publisher.Origin, info.Publisher.Remote = m[0], m[1]
-	}
+	info.ID, info.Started, info.Publisher = e.id, e.started, *e.current.Load()
 	info.BytesIn, info.Dropped, info.TimestampRepairs = e.s.BytesIn(), e.s.FramesDropped(), e.s.TimestampRepairs()
 	info.BytesOut = e.bytesOut.Load()
 	info.Media = e.s.Info()
@@ -427,4 +533,29 @@ func (r *Registry) unpublishIfIdle(e *entry) bool {
 		}
 	}
 	return true
+}
+
+// primaryLocked is e's primary (nil when !ok); Registry.mu is held.
+func (e *entry) primaryLocked(ok bool) *Publisher {
+	if !ok {
+		return nil
+	}
+	return e.primary
+}
+
+// backupLocked is e's backup (nil when !ok); Registry.mu is held.
+func (e *entry) backupLocked(ok bool) *Publisher {
+	if !ok {
+		return nil
+	}
+	return e.backup
+}
+
+// backupInfoLocked describes e's backup, nil if none; Registry.mu is held.
+func (e *entry) backupInfoLocked() *PublisherInfo {
+	if e.backup == nil {
+		return nil
+	}
+	info := e.backup.info
+	return &info
 }

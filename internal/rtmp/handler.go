@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -30,8 +31,8 @@ type handler struct {
 	app     string
 	encoder string
 	pub     *registry.Publisher
-	stream  *stream.Stream                     // pub's, for its frame count
-	frames  uint64                             // stream.Frames() when media last counted
+	stream  *stream.Stream                     // pub's, for its statistics
+	frames  uint64                             // pub.Frames() when media last counted
 	current atomic.Pointer[registry.Publisher] // pub, for kick on other goroutines
 	started time.Time
 	badTags int
@@ -76,10 +77,15 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 		h.log.Warn().Str("app", h.app).Str("stream", name).Msg("publish refused: bad name")
 		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
 	}
+	// ?role=backup asks to be the standby of a live key (registry.RoleBackup).
+	role := registry.RolePrimary
+	if q, _ := url.ParseQuery(query); q.Get("role") == "backup" {
+		role = registry.RoleBackup
+	}
 	var pub *registry.Publisher
-	pub, err = h.srv.reg.Publish(key, registry.PublisherInfo{Kind: registry.KindRTMP,
+	pub, err = h.srv.reg.PublishAs(key, registry.PublisherInfo{Kind: registry.KindRTMP,
 		Remote: h.conn.RemoteAddr().String(), Encoder: h.encoder, Query: query,
-	}, func() { h.kick(pub) })
+	}, func() { h.kick(pub) }, role)
 	if errors.Is(err, registry.ErrTooManyStreams) {
 		// Publish.Failed, not BadName: the name is fine and may be retried
 		// later (encoders reconnect on it); BadName says the name is taken.
@@ -98,12 +104,12 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 		pub.Release()
 		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed, Description: err.Error(), Err: err}
 	}
-	h.pub, h.started, h.stream, h.frames = pub, time.Now(), st, st.Frames()
+	h.pub, h.started, h.stream, h.frames = pub, time.Now(), st, pub.Frames()
 	h.rate = rateMeter{start: h.started}
 	h.current.Store(pub)
 	h.log = h.log.With().Str("app", key.App).Str("stream", key.Name).Uint64("stream_id", pub.ID()).Logger()
 	h.conn.startPublishing()
-	h.log.Info().Str("encoder", h.encoder).Msg("publish start")
+	h.log.Info().Str("encoder", h.encoder).Bool("backup", pub.Backup()).Msg("publish start")
 	return nil
 }
 
@@ -150,7 +156,7 @@ func (h *handler) media(typ uint8, ts uint32, payload io.Reader) error {
 	}
 	// Only coded frames count as media for the media timeout: a publisher
 	// that repeats sequence headers, or sends malformed tags, is cut off.
-	if f := h.stream.Frames(); f != h.frames {
+	if f := h.pub.Frames(); f != h.frames {
 		h.frames = f
 		h.conn.gotMedia(now)
 	}

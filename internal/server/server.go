@@ -66,7 +66,7 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 	sc := streamConfig(cfg)
 	sc.Totals = totals
 	var ed *edge.Edge // the registry's Puller, once made below
-	ropts := []registry.Option{registry.WithLimits(registryLimits(cfg)), registry.WithObserver(hist)}
+	ropts := []registry.Option{registry.WithLimits(registryLimits(cfg)), registry.WithObserver(hist), registry.WithBackup(backupConfig(cfg))}
 	if len(cfg.Edge.Origins) > 0 {
 		ropts = append(ropts, registry.WithPuller(registry.PullerFunc(func(ctx context.Context, key registry.Key, via string) error {
 			return ed.Pull(ctx, key, via)
@@ -114,6 +114,10 @@ func rtmpConfig(cfg config.Config) rtmp.Config {
 	c.MaxMessageSize, c.MaxPartialBytes, c.MaxChunkStreams = cfg.RTMP.MaxMessageSize, cfg.RTMP.MaxPartialBytes, cfg.RTMP.MaxChunkStreams
 	c.RefusePublish = len(cfg.Edge.Origins) > 0 && !cfg.Edge.AllowPublish
 	return c
+}
+
+func backupConfig(cfg config.Config) registry.Backup {
+	return registry.Backup{Auto: cfg.Publish.Backup == config.BackupAuto, FailoverAfter: cfg.Publish.FailoverAfter}
 }
 
 func edgeConfig(cfg config.Config) edge.Config {

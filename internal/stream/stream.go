@@ -30,6 +30,9 @@ var (
 	// ErrBadTag is returned by Write for a message that is not a valid
 	// audio, video or script tag; the stream carries on.
 	ErrBadTag = errors.New("bad tag")
+	// ErrNotWriter is returned by WriteFrom when another writer holds the
+	// stream (SetWriter); the data was not taken.
+	ErrNotWriter = errors.New("not the stream's writer")
 )
 
 // Config bounds the memory a stream and its subscribers may hold.
@@ -104,6 +107,7 @@ type Stream struct {
 	ended     bool
 	freed     bool
 	media     mediaState // codecs, sizes and rates, for Info (info.go)
+	writer    uint64     // WriteFrom's writer allowed (SetWriter); 0: anyone
 
 	epoch   time.Time        // Tag.arrival counts from here
 	now     func() time.Time // time.Now; tests replace it
@@ -114,6 +118,7 @@ type Stream struct {
 	framesDropped atomic.Uint64
 	frames        atomic.Uint64
 	repairs       atomic.Uint64
+	lastFrame     atomic.Int64 // unix nanoseconds of the last coded frame
 }
 
 // New returns an empty live stream.
@@ -156,6 +161,48 @@ func (s *Stream) hasVideoLocked() bool { return s.videoSeq != nil || s.clock[tra
 // data[flv.TagHeaderSize:]. Write fills in the header and the trailing
 // PreviousTagSize and takes ownership of data. It never blocks on subscribers.
 func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
+	return s.WriteFrom(0, typ, timestamp, data)
+}
+
+// SetWriter makes writer (a non-zero id its publisher chose) the only one
+// WriteFrom accepts from now on, in one step under the stream's lock: a
+// write already past the check is in, any later one from another writer
+// is refused with ErrNotWriter. A backup publisher takes a stream over
+// this way. 0 accepts anyone again.
+func (s *Stream) SetWriter(writer uint64) {
+	s.mu.Lock()
+	s.writer = writer
+	s.mu.Unlock()
+}
+
+// SinceFrame returns how long ago the last coded frame was written (as
+// Frames counts them), or since New when none was.
+func (s *Stream) SinceFrame(now time.Time) time.Duration {
+	last := s.lastFrame.Load()
+	if last == 0 {
+		return now.Sub(s.epoch)
+	}
+	return now.Sub(time.Unix(0, last))
+}
+
+// Headers returns copies of the payloads of the stream's current
+// metadata and sequence headers (nil for one it has not had), to write
+// into another stream.
+func (s *Stream) Headers() (meta, video, audio []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	copyOf := func(t *Tag) []byte {
+		if t == nil {
+			return nil
+		}
+		return bytes.Clone(t.Payload())
+	}
+	return copyOf(s.meta), copyOf(s.videoSeq), copyOf(s.audioSeq)
+}
+
+// WriteFrom is Write by writer: refused with ErrNotWriter, without
+// taking data, when SetWriter gave the stream to another writer.
+func (s *Stream) WriteFrom(writer uint64, typ uint8, timestamp uint32, data []byte) error {
 	if len(data) < flv.TagSize(0) {
 		return ErrBadTag
 	}
@@ -197,6 +244,9 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 	if s.ended {
 		return ErrEnded
 	}
+	if s.writer != 0 && writer != s.writer {
+		return ErrNotWriter
+	}
 	timestamp = s.timestampLocked(track, header, timestamp)
 	now := s.now()
 	tag := s.newTagLocked(header)
@@ -223,6 +273,7 @@ func (s *Stream) Write(typ uint8, timestamp uint32, data []byte) error {
 		s.mediaTags++
 		if coded {
 			s.frames.Add(1)
+			s.lastFrame.Store(now.UnixNano())
 		}
 		s.cacheLocked(tag)
 	}
