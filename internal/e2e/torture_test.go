@@ -210,10 +210,16 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 		go func() { defer actors.Done(); f(r) }()
 	}
 
-	// Publishers: two per key for k0..k2 so that they race for the key.
+	// Publishers: two per key for k0..k2 so that they race for the key;
+	// on k1 the second is a hot-standby backup (?role=backup), so that
+	// takeovers happen as they come and go.
 	for _, k := range keys[:3] {
 		for i := 0; i < 2; i++ {
-			spawn(func(r *rand.Rand) { publisherLoop(ctx, r, rtmpAddr, k, tags, st) })
+			name := k
+			if k == "k1" && i == 1 {
+				name = k + "?role=backup"
+			}
+			spawn(func(r *rand.Rand) { publisherLoop(ctx, r, rtmpAddr, name, tags, st) })
 		}
 	}
 	if useFFmpeg {
@@ -457,7 +463,11 @@ func publishOnce(ctx context.Context, r *rand.Rand, addr, key string, tags []flv
 	if err != nil {
 		return
 	}
-	if err := s.Publish(&rtmpmsg.NetStreamPublish{PublishingName: key + "?t=1", PublishingType: "live"}); err != nil {
+	name := key + "?t=1"
+	if strings.Contains(key, "?") {
+		name = key + "&t=1"
+	}
+	if err := s.Publish(&rtmpmsg.NetStreamPublish{PublishingName: name, PublishingType: "live"}); err != nil {
 		return
 	}
 	st.publishes.Add(1)
