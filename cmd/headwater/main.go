@@ -39,6 +39,9 @@ func main() {
 
 // run is main without the process: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "sign" {
+		return signCmd(args[1:], stdout, stderr)
+	}
 	cfg, opts, code := parse(args, stdout, stderr)
 	if code >= 0 {
 		return code
@@ -173,7 +176,8 @@ func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, opts opt
 		fmt.Fprintf(fs.Output(), "headwater %s: live-streaming origin or edge, RTMP in, HTTP-FLV and RTMP out\n\n", versionString())
 		fmt.Fprintf(fs.Output(), "Usage: headwater [flags]   (--flag works as well as -flag)\n\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(fs.Output(), "\nPublish: rtmp://HOST:1935/{app}/{stream}   Play: http://HOST:8080/{app}/{stream}.flv or rtmp://HOST:1935/{app}/{stream}\n")
+		fmt.Fprintf(fs.Output(), "\nPublish: rtmp://HOST:1935/{app}/{stream}   Play: http://HOST:8080/{app}/{stream}.flv or rtmp://HOST:1935/{app}/{stream}\n"+
+			"Sign a URL for the signed-URL rule: headwater sign -action play -app live -stream x -ttl 1h (headwater sign -h)\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -231,3 +231,24 @@ func (c *limitRefusals) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.counts[l]()), l)
 	}
 }
+
+// NewPairCounter exports counts, read at each scrape, as one counter
+// with two labels: each key of counts is "value1/value2".
+func NewPairCounter(name, help, label1, label2 string, counts func() map[string]uint64) prometheus.Collector {
+	return &pairCounter{desc: prometheus.NewDesc(name, help, []string{label1, label2}, nil), counts: counts}
+}
+
+// pairCounter is the collector behind NewPairCounter; immutable.
+type pairCounter struct {
+	desc   *prometheus.Desc
+	counts func() map[string]uint64
+}
+
+func (c *pairCounter) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *pairCounter) Collect(ch chan<- prometheus.Metric) {
+	for k, n := range c.counts() {
+		a, b, _ := strings.Cut(k, "/")
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), a, b)
+	}
+}

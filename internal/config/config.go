@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/headwater-media/headwater/internal/auth"
 	"github.com/headwater-media/headwater/internal/edge"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
@@ -36,6 +37,27 @@ type Config struct {
 	API     API     `yaml:"api"`
 	Edge    Edge    `yaml:"edge"`
 	Publish Publish `yaml:"publish"`
+	Auth    Auth    `yaml:"auth"`
+}
+
+// Auth is who may publish and play (docs/security.md): per app, ordered
+// rules for each action.
+type Auth struct {
+	// Secret is the HMAC-SHA256 key of signed URLs; prefer the
+	// environment (HEADWATER_AUTH_SECRET) to the file.
+	Secret string `yaml:"secret"`
+	// ClockSkew is how long after its expiry a signed URL is still good.
+	ClockSkew time.Duration `yaml:"clock_skew"`
+	// KeysFile holds stream keys, "app/stream KEY" or "app/* KEY" a line;
+	// re-read on SIGHUP.
+	KeysFile string `yaml:"keys_file"`
+	// Keys maps "app/stream" or "app/*" to a stream key.
+	Keys map[string]string `yaml:"keys"`
+	// Apps maps an app (or "*") to its publish and play rules.
+	Apps map[string]auth.App `yaml:"apps"`
+	// Backoff is the wait of a client IP's second denial in a row,
+	// doubling with each further one up to 5 s; 0 turns it off.
+	Backoff time.Duration `yaml:"backoff"`
 }
 
 // Publish configures what happens around publishers.
@@ -172,6 +194,8 @@ func Default() Config {
 		Edge: Edge{Origins: append([]string{}, ed.Origins...), AllowPublish: !in.RefusePublish, ConnectTimeout: ed.ConnectTimeout,
 			Linger: ed.Linger, FailoverTimeout: ed.FailoverTimeout},
 		Publish: Publish{Backup: BackupOff, FailoverAfter: bk.FailoverAfter},
+		Auth: Auth{ClockSkew: auth.DefaultClockSkew, Keys: map[string]string{}, Apps: map[string]auth.App{},
+			Backoff: auth.DefaultBackoff},
 	}
 	if bk.Auto {
 		c.Publish.Backup = BackupAuto
@@ -276,6 +300,13 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("api.token: must be empty (no token) or at least %d characters without spaces, got %d characters", MinAPITokenLen, len(t)))
 	}
 	positive("publish.failover_after", c.Publish.FailoverAfter)
+	positive("auth.clock_skew", c.Auth.ClockSkew)
+	if c.Auth.Backoff < 0 {
+		errs = append(errs, fmt.Errorf("auth.backoff: must be >= 0 (0 = off), got %v", c.Auth.Backoff))
+	}
+	if _, err := c.AuthConfig(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Publish.Backup != BackupOff && c.Publish.Backup != BackupAuto {
 		errs = append(errs, fmt.Errorf("publish.backup: must be %s or %s, got %q", BackupOff, BackupAuto, c.Publish.Backup))
 	}
@@ -298,4 +329,28 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.level: must be trace, debug, info, warn or error, got %q", c.Log.Level))
 	}
 	return errors.Join(errs...)
+}
+
+// AuthConfig is the auth configuration the keys give, with the keys file
+// read (the file's keys win over auth.keys), validated.
+func (c Config) AuthConfig() (auth.Config, error) {
+	keys := make(map[string]string, len(c.Auth.Keys))
+	for k, v := range c.Auth.Keys {
+		keys[k] = v
+	}
+	if c.Auth.KeysFile != "" {
+		b, err := os.ReadFile(c.Auth.KeysFile)
+		if err != nil {
+			return auth.Config{}, fmt.Errorf("auth.keys_file: %w", err)
+		}
+		fk, err := auth.LoadKeys(string(b))
+		if err != nil {
+			return auth.Config{}, fmt.Errorf("auth.keys_file %s: %w", c.Auth.KeysFile, err)
+		}
+		for k, v := range fk {
+			keys[k] = v
+		}
+	}
+	ac := auth.Config{Secret: c.Auth.Secret, ClockSkew: c.Auth.ClockSkew, Keys: keys, Apps: c.Auth.Apps, Backoff: c.Auth.Backoff}
+	return ac, auth.Validate(ac)
 }

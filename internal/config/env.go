@@ -148,6 +148,16 @@ func (c Config) Marshal() ([]byte, error) {
 	if c.API.Token != "" {
 		c.API.Token = Redacted
 	}
+	if c.Auth.Secret != "" {
+		c.Auth.Secret = Redacted
+	}
+	if len(c.Auth.Keys) > 0 {
+		keys := make(map[string]string, len(c.Auth.Keys))
+		for k := range c.Auth.Keys {
+			keys[k] = Redacted
+		}
+		c.Auth.Keys = keys
+	}
 	return yaml.Marshal(c)
 }
 
@@ -162,6 +172,12 @@ var reloadable = map[string]bool{
 	"rtmp.max_conns":                true,
 	"http.max_conns":                true,
 	"api.token":                     true,
+	"auth.secret":                   true,
+	"auth.clock_skew":               true,
+	"auth.keys_file":                true,
+	"auth.keys":                     true,
+	"auth.apps":                     true,
+	"auth.backoff":                  true,
 }
 
 // Reloadable reports whether key is applied on SIGHUP without a restart.

@@ -29,7 +29,7 @@ func TestBackupPublisherTakesOver(t *testing.T) {
 		return err == nil && st.Backup != nil
 	}, 10*time.Second, 10*time.Millisecond, "the backup joined")
 	var st struct {
-		Publisher struct{ Remote string } `json:"publisher"`
+		Publisher struct{ Remote string }  `json:"publisher"`
 		Backup    *struct{ Remote string } `json:"backup"`
 	}
 	apiGet(t, s.httpURL+"/api/v1/streams/live/bk", &st)

@@ -28,12 +28,14 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/headwater-media/headwater/internal/auth"
 	"github.com/headwater-media/headwater/internal/lockcheck"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
@@ -76,6 +78,8 @@ type Handler struct {
 	Config   play.Config
 	Log      zerolog.Logger
 	Totals   *stream.Totals
+	// Auth checks every play before the handle is taken; nil allows all.
+	Auth *auth.Authorizer
 	// Params returns the {app} and {file} path segments of r.
 	Params func(r *http.Request) (app, file string)
 
@@ -128,6 +132,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key, err := registry.NewKey(app, name)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	// Rules that decide at once (keys, signed URLs, IP rules) run before
+	// the handle; a client that keeps failing is slowed down first.
+	if d := h.Auth.Admit(r.Context(), auth.Request{Action: auth.Play, App: key.App, Stream: key.Name,
+		Query: r.URL.RawQuery, IP: clientIP(r)}); !d.Allow {
+		log := h.Log.Sample(refusalSampler)
+		log.Warn().Str("remote", r.RemoteAddr).Str("app", key.App).Str("stream", key.Name).
+			Str("reason", d.Reason).Msg("play refused: not authorized")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		status := http.StatusForbidden
+		if d.Unauthenticated {
+			status = http.StatusUnauthorized
+		}
+		http.Error(w, "not authorized: "+d.Reason, status)
 		return
 	}
 	// Take the reference before anything that can block. Kicking the
@@ -247,3 +266,12 @@ func (framer) Append(iov net.Buffers, t *stream.Tag) net.Buffers { return append
 func (framer) Flushed() {}
 
 func (framer) End() []byte { return nil }
+
+// clientIP is the request's client address (the TCP peer).
+func clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}

@@ -459,11 +459,11 @@ type StreamInfo struct {
 	Started   time.Time
 	Publisher PublisherInfo
 	// Backup describes the standby publisher, nil if none.
-	Backup  *PublisherInfo
-	Players int
-	BytesIn   uint64
-	BytesOut  uint64 // written to its players, those gone included
-	Dropped   uint64
+	Backup   *PublisherInfo
+	Players  int
+	BytesIn  uint64
+	BytesOut uint64 // written to its players, those gone included
+	Dropped  uint64
 	// TimestampRepairs counts the frames whose timestamps were repaired.
 	TimestampRepairs uint64
 	Media            stream.MediaInfo

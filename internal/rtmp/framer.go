@@ -47,6 +47,7 @@ const (
 	codePlayStop            rtmpmsg.NetStreamOnStatusCode = "NetStream.Play.Stop"
 	codePlayStreamNotFound  rtmpmsg.NetStreamOnStatusCode = "NetStream.Play.StreamNotFound"
 	codePlayUnpublishNotify rtmpmsg.NetStreamOnStatusCode = "NetStream.Play.UnpublishNotify"
+	codePublishUnauthorized rtmpmsg.NetStreamOnStatusCode = "NetStream.Publish.Unauthorized"
 )
 
 // maxChunkHeader is the longest chunk header a framer writes: basic

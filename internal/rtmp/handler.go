@@ -12,6 +12,7 @@ import (
 	gortmp "github.com/yutopp/go-rtmp"
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
+	"github.com/headwater-media/headwater/internal/auth"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/stream"
 	"github.com/headwater-media/headwater/pkg/flv"
@@ -59,7 +60,7 @@ func (h *handler) OnConnect(_ uint32, cmd *rtmpmsg.NetConnectionConnect) error {
 	}
 	h.app = app
 	h.encoder = cmd.Command.FlashVer
-	h.log.Debug().Str("app", app).Str("tc_url", cmd.Command.TCURL).Str("encoder", h.encoder).Msg("rtmp connect")
+	h.log.Debug().Str("app", app).Str("tc_url", auth.RedactURL(cmd.Command.TCURL)).Str("encoder", h.encoder).Msg("rtmp connect")
 	return nil
 }
 
@@ -76,6 +77,14 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	if err != nil {
 		h.log.Warn().Str("app", h.app).Str("stream", name).Msg("publish refused: bad name")
 		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
+	}
+	// Rules that decide at once run before the handle is taken: a refused
+	// publisher never registers anything.
+	if d := h.srv.auth.Admit(h.srv.baseCtx, auth.Request{Action: auth.Publish, App: key.App, Stream: key.Name,
+		Query: query, IP: remoteIP(h.conn.RemoteAddr())}); !d.Allow {
+		h.srv.refusalLog(h.log).Warn().Str("app", key.App).Str("stream", key.Name).Str("reason", d.Reason).
+			Msg("publish refused: not authorized")
+		return &gortmp.StatusError{Code: codePublishUnauthorized, Description: "not authorized: " + d.Reason}
 	}
 	// ?role=backup asks to be the standby of a live key (registry.RoleBackup).
 	role := registry.RolePrimary

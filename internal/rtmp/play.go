@@ -9,6 +9,7 @@ import (
 	gortmp "github.com/yutopp/go-rtmp"
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
+	"github.com/headwater-media/headwater/internal/auth"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/stream"
@@ -42,6 +43,12 @@ func (h *handler) OnPlay(sctx *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 		return &gortmp.StatusError{Code: codePlayStreamNotFound, Description: err.Error(), Err: err}
 	}
 	remote := h.conn.RemoteAddr().String()
+	if d := h.srv.auth.Admit(h.srv.baseCtx, auth.Request{Action: auth.Play, App: key.App, Stream: key.Name,
+		Query: query, IP: remoteIP(h.conn.RemoteAddr())}); !d.Allow {
+		h.srv.refusalLog(h.log).Warn().Str("app", key.App).Str("stream", key.Name).Str("reason", d.Reason).
+			Msg("play refused: not authorized")
+		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePlayFailed, Description: "not authorized: " + d.Reason}
+	}
 	// Take the reference before anything that can block. Kicking the
 	// player (DELETE /api/v1/players/{id}) cancels its context.
 	ctx, cancel := context.WithCancel(h.srv.baseCtx)

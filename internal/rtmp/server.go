@@ -25,6 +25,7 @@ import (
 	"github.com/sirupsen/logrus"
 	gortmp "github.com/yutopp/go-rtmp"
 
+	"github.com/headwater-media/headwater/internal/auth"
 	"github.com/headwater-media/headwater/internal/lockcheck"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
@@ -83,8 +84,9 @@ type Server struct {
 	cfg     Config
 	reg     *registry.Registry
 	log     zerolog.Logger
-	playCfg play.Config    // play sessions' loop (WithPlay)
-	totals  *stream.Totals // server-wide bytes out of play sessions; may be nil
+	playCfg play.Config      // play sessions' loop (WithPlay)
+	auth    *auth.Authorizer // publish and play rules (WithAuth); nil allows all
+	totals  *stream.Totals   // server-wide bytes out of play sessions; may be nil
 	// baseCtx is the parent of every play session's context, cancelled by
 	// Shutdown.
 	baseCtx    context.Context
@@ -131,6 +133,10 @@ type Option func(*Server)
 func WithPlay(cfg play.Config, totals *stream.Totals) Option {
 	return func(s *Server) { s.playCfg, s.totals = cfg, totals }
 }
+
+// WithAuth checks every publish and play against a before the handle is
+// taken.
+func WithAuth(a *auth.Authorizer) Option { return func(s *Server) { s.auth = a } }
 
 // NewServer returns a server that publishes into and plays from reg.
 func NewServer(cfg Config, reg *registry.Registry, log zerolog.Logger, opts ...Option) *Server {

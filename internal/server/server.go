@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/headwater-media/headwater/internal/api"
+	"github.com/headwater-media/headwater/internal/auth"
 	"github.com/headwater-media/headwater/internal/config"
 	"github.com/headwater-media/headwater/internal/edge"
 	"github.com/headwater-media/headwater/internal/httpflv"
@@ -37,7 +38,8 @@ type Server struct {
 	rtmp   *rtmp.Server
 	http   *http.Server
 	edge   *edge.Edge // nil unless edge.origins is set
-	id     string     // this node's id (edge loop detection, GET /api/v1/server)
+	auth   *auth.Authorizer
+	id     string // this node's id (edge loop detection, GET /api/v1/server)
 
 	version string          // for GET /api/v1/server (WithVersion)
 	hist    *api.Histograms // time to first frame, publish durations
@@ -77,6 +79,13 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	ac, err := cfg.AuthConfig()
+	if err == nil {
+		s.auth, err = auth.New(ac)
+	}
+	if err != nil {
+		panic(err) // config.Validate checked it
+	}
 	if len(cfg.Edge.Origins) > 0 {
 		var err error
 		if ed, err = edge.New(edgeConfig(cfg), reg, s.id, log); err != nil {
@@ -85,7 +94,7 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 		s.edge = ed
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	s.rtmp = rtmp.NewServer(rtmpConfig(cfg), reg, log, rtmp.WithPlay(flvConfig(cfg), totals))
+	s.rtmp = rtmp.NewServer(rtmpConfig(cfg), reg, log, rtmp.WithPlay(flvConfig(cfg), totals), rtmp.WithAuth(s.auth))
 	return s
 }
 
@@ -208,6 +217,9 @@ func (s *Server) Start() error {
 				Name: "headwater_edge_upstream_bytes_total", Help: "Bytes read from edge upstreams (FLV tags).",
 			}, func() float64 { return float64(ed.Counts().BytesIn) }))
 	}
+	rtmpCounters = append(rtmpCounters, api.NewPairCounter("headwater_auth_denied_total",
+		"Publishes and plays denied by the auth rules, by action (publish, play) and reason (no_key, bad_key, no_signature, expired, bad_signature, ip_denied, default_deny, deny_rule).",
+		"action", "reason", s.auth.Denied))
 	events := &api.Events{Registry: s.reg, Totals: s.totals, Refusals: refusalCounts, Started: time.Now()}
 	refusalCounts[api.LimitEventClients] = func() uint64 { _, refused, _ := events.Counts(); return refused }
 	rtmpCounters = append(rtmpCounters,
@@ -230,6 +242,7 @@ func (s *Server) Start() error {
 		Config:   flvConfig(s.cfg),
 		Log:      s.log.With().Str("component", "httpflv").Logger(),
 		Totals:   s.totals,
+		Auth:     s.auth,
 		Params: func(r *http.Request) (string, string) {
 			return chi.URLParam(r, "app"), chi.URLParam(r, "file")
 		},
@@ -289,6 +302,11 @@ func (s *Server) Reload(cfg config.Config) {
 	s.rtmp.SetLimits(cfg.RTMP.MaxConns, cfg.Limits.MaxConnsPerIP, cfg.Limits.MaxPublishBitrate)
 	s.httpLn.setLimits(cfg.HTTP.MaxConns, cfg.Limits.MaxConnsPerIP)
 	s.api.SetToken(cfg.API.Token)
+	if ac, err := cfg.AuthConfig(); err != nil {
+		s.log.Error().Err(err).Msg("reload: auth rules kept as they were")
+	} else if err := s.auth.SetConfig(ac); err != nil {
+		s.log.Error().Err(err).Msg("reload: auth rules kept as they were")
+	}
 	s.api.SetLimits(apiLimits(cfg)) // every field is reloadable
 	s.rtmp.RefreshLogLevel()
 }
