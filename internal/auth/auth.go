@@ -115,6 +115,9 @@ type Decision struct {
 	// Unauthenticated: a credential was missing or expired (HTTP 401),
 	// rather than wrong or not allowed (403).
 	Unauthenticated bool
+	// Default: no rule decided; Allow is the app's default. A deciding
+	// hook (Hooks.Has) decides then.
+	Default bool
 }
 
 // compiled is a Config made ready: parsed prefixes, and which apps have
@@ -229,7 +232,7 @@ func prefixes(ss []string) ([]netip.Prefix, error) {
 // Check decides req. It never blocks.
 func (a *Authorizer) Check(req Request) Decision {
 	if a == nil {
-		return Decision{Allow: true}
+		return Decision{Allow: true, Default: true}
 	}
 	c := a.cur.Load()
 	app, ok := c.apps[req.App]
@@ -237,7 +240,7 @@ func (a *Authorizer) Check(req Request) Decision {
 		app, ok = c.apps["*"]
 	}
 	if !ok {
-		return Decision{Allow: true}
+		return Decision{Allow: true, Default: true}
 	}
 	if req.Now.IsZero() {
 		req.Now = time.Now()
@@ -250,9 +253,9 @@ func (a *Authorizer) Check(req Request) Decision {
 		}
 	}
 	if req.Action == Publish && len(rules) > 0 {
-		return Decision{Reason: ReasonDefault, Unauthenticated: true}
+		return Decision{Reason: ReasonDefault, Unauthenticated: true, Default: true}
 	}
-	return Decision{Allow: true}
+	return Decision{Allow: true, Default: true}
 }
 
 // decide applies one rule; decided is false when it has no opinion.
@@ -360,11 +363,11 @@ func RedactURL(s string) string {
 }
 
 // allReasons lists every Reason*, in the metric's order.
-var allReasons = []string{ReasonNoKey, ReasonBadKey, ReasonNoSignature, ReasonExpired, ReasonBadSignature, ReasonIP, ReasonDefault, ReasonDenyRule}
+var allReasons = []string{ReasonNoKey, ReasonBadKey, ReasonNoSignature, ReasonExpired, ReasonBadSignature, ReasonIP, ReasonDefault, ReasonDenyRule, ReasonHook}
 
 // Counter counts denials by action and reason (atomics).
 type Counter struct {
-	n [2][8]atomic.Uint64
+	n [2][9]atomic.Uint64
 }
 
 func actionIndex(action string) int {
@@ -423,15 +426,43 @@ func (a *Authorizer) Denied() map[string]uint64 { return a.denied.Counts() }
 // records the failure. It never waits without a failure before.
 func (a *Authorizer) Admit(ctx context.Context, req Request) Decision {
 	if !a.Enabled() {
-		return Decision{Allow: true}
+		return Decision{Allow: true, Default: true}
 	}
 	if !a.Backoff.Wait(ctx, req.IP) {
 		return Decision{Reason: "client gone"}
 	}
 	d := a.Check(req)
-	if !d.Allow {
-		a.denied.Add(req.Action, d.Reason)
-		a.Backoff.Fail(req.IP, time.Now())
+	if !d.Allow && !d.Default {
+		a.Fail(req, d.Reason)
 	}
 	return d
+}
+
+// Fail counts a denial of req (a rule's, a default's or a hook's) and
+// records the client IP's failure for the brake.
+func (a *Authorizer) Fail(req Request, reason string) {
+	if a == nil {
+		return
+	}
+	a.denied.Add(req.Action, reason)
+	a.Backoff.Fail(req.IP, time.Now())
+}
+
+// Gate is the whole decision before a session's hook: it reports whether
+// the session may go on to take its handle, and whether a deciding hook
+// must then be asked (the rules allowed, or did not decide and a hook is
+// set). A rule's denial, or a default denial without a hook, is counted
+// here.
+func (a *Authorizer) Gate(ctx context.Context, hooks *Hooks, req Request) (d Decision, askHook bool) {
+	d = a.Admit(ctx, req)
+	hooked := hooks.Has(req.Action)
+	switch {
+	case d.Allow:
+		return d, hooked
+	case d.Default && hooked:
+		return Decision{Allow: true}, true
+	case d.Default:
+		a.Fail(req, d.Reason)
+	}
+	return d, false
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -38,6 +39,27 @@ type Config struct {
 	Edge    Edge    `yaml:"edge"`
 	Publish Publish `yaml:"publish"`
 	Auth    Auth    `yaml:"auth"`
+	Hooks   Hooks   `yaml:"hooks"`
+}
+
+// Hooks are HTTP callbacks: each gets a POST with a JSON event
+// (docs/security.md). on_publish and on_play decide (a 2xx allows); they
+// run with the session's handle held. on_unpublish and on_stop tell.
+type Hooks struct {
+	OnPublish   string        `yaml:"on_publish"`
+	OnPlay      string        `yaml:"on_play"`
+	OnUnpublish string        `yaml:"on_unpublish"`
+	OnStop      string        `yaml:"on_stop"`
+	Timeout     time.Duration `yaml:"timeout"`
+	// FailOpen allows when a deciding hook cannot be reached, times out
+	// or answers 5xx.
+	FailOpen bool `yaml:"fail_open"`
+}
+
+// HookConfig is the hooks' configuration the keys give.
+func (c Config) HookConfig() auth.HookConfig {
+	return auth.HookConfig{OnPublish: c.Hooks.OnPublish, OnPlay: c.Hooks.OnPlay, OnUnpublish: c.Hooks.OnUnpublish,
+		OnStop: c.Hooks.OnStop, Timeout: c.Hooks.Timeout, FailOpen: c.Hooks.FailOpen}
 }
 
 // Auth is who may publish and play (docs/security.md): per app, ordered
@@ -196,6 +218,7 @@ func Default() Config {
 		Publish: Publish{Backup: BackupOff, FailoverAfter: bk.FailoverAfter},
 		Auth: Auth{ClockSkew: auth.DefaultClockSkew, Keys: map[string]string{}, Apps: map[string]auth.App{},
 			Backoff: auth.DefaultBackoff},
+		Hooks: Hooks{Timeout: auth.DefaultHookTimeout},
 	}
 	if bk.Auto {
 		c.Publish.Backup = BackupAuto
@@ -301,6 +324,16 @@ func (c Config) Validate() error {
 	}
 	positive("publish.failover_after", c.Publish.FailoverAfter)
 	positive("auth.clock_skew", c.Auth.ClockSkew)
+	positive("hooks.timeout", c.Hooks.Timeout)
+	for key, u := range map[string]string{"hooks.on_publish": c.Hooks.OnPublish, "hooks.on_play": c.Hooks.OnPlay,
+		"hooks.on_unpublish": c.Hooks.OnUnpublish, "hooks.on_stop": c.Hooks.OnStop} {
+		if u == "" {
+			continue
+		}
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: want an http:// or https:// URL, got %q", key, u))
+		}
+	}
 	if c.Auth.Backoff < 0 {
 		errs = append(errs, fmt.Errorf("auth.backoff: must be >= 0 (0 = off), got %v", c.Auth.Backoff))
 	}

@@ -178,6 +178,12 @@ var reloadable = map[string]bool{
 	"auth.keys":                     true,
 	"auth.apps":                     true,
 	"auth.backoff":                  true,
+	"hooks.on_publish":              true,
+	"hooks.on_play":                 true,
+	"hooks.on_unpublish":            true,
+	"hooks.on_stop":                 true,
+	"hooks.timeout":                 true,
+	"hooks.fail_open":               true,
 }
 
 // Reloadable reports whether key is applied on SIGHUP without a restart.

@@ -80,6 +80,9 @@ type Handler struct {
 	Totals   *stream.Totals
 	// Auth checks every play before the handle is taken; nil allows all.
 	Auth *auth.Authorizer
+	// Hooks are called with the handle held (on_play) and after a player
+	// ends (on_stop); nil: none.
+	Hooks *auth.Hooks
 	// Params returns the {app} and {file} path segments of r.
 	Params func(r *http.Request) (app, file string)
 
@@ -136,8 +139,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Rules that decide at once (keys, signed URLs, IP rules) run before
 	// the handle; a client that keeps failing is slowed down first.
-	if d := h.Auth.Admit(r.Context(), auth.Request{Action: auth.Play, App: key.App, Stream: key.Name,
-		Query: r.URL.RawQuery, IP: clientIP(r)}); !d.Allow {
+	areq := auth.Request{Action: auth.Play, App: key.App, Stream: key.Name, Query: r.URL.RawQuery, IP: clientIP(r)}
+	d, askHook := h.Auth.Gate(r.Context(), h.Hooks, areq)
+	if !d.Allow {
 		log := h.Log.Sample(refusalSampler)
 		log.Warn().Str("remote", r.RemoteAddr).Str("app", key.App).Str("stream", key.Name).
 			Str("reason", d.Reason).Msg("play refused: not authorized")
@@ -189,6 +193,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	// The on_play hook runs with the handle held: the stream cannot be
+	// freed while it runs; a denial releases the handle (deferred above).
+	ev := auth.HookEvent{App: key.App, Stream: key.Name, Query: r.URL.RawQuery, ClientIP: areq.IP.String(),
+		ClientID: player.ID(), Protocol: Protocol}
+	if askHook {
+		if ok, why := h.Hooks.Decide(ctx, auth.Play, ev); !ok {
+			h.Auth.Fail(areq, auth.ReasonHook)
+			log := h.Log.Sample(refusalSampler)
+			log.Warn().Str("remote", r.RemoteAddr).Str("app", key.App).Str("stream", key.Name).Str("hook", why).
+				Msg("play refused by the on_play hook")
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			http.Error(w, "not authorized: "+why, http.StatusForbidden)
+			return
+		}
+	}
+	defer h.Hooks.Notify(auth.OnStop, ev) // once per play, when it ends
 	sub, err := player.Subscribe()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)

@@ -27,7 +27,8 @@ type handler struct {
 	conn     *deadlineConn
 	rtmpConn *gortmp.Conn // go-rtmp's connection (OnServe): its writer is handed over to a play session
 	log      zerolog.Logger
-	player   *player // the play session, once OnPlay has started one
+	player   *player        // the play session, once OnPlay has started one
+	hookEv   auth.HookEvent // the publish's, for on_unpublish
 
 	app     string
 	encoder string
@@ -80,8 +81,9 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	}
 	// Rules that decide at once run before the handle is taken: a refused
 	// publisher never registers anything.
-	if d := h.srv.auth.Admit(h.srv.baseCtx, auth.Request{Action: auth.Publish, App: key.App, Stream: key.Name,
-		Query: query, IP: remoteIP(h.conn.RemoteAddr())}); !d.Allow {
+	areq := auth.Request{Action: auth.Publish, App: key.App, Stream: key.Name, Query: query, IP: remoteIP(h.conn.RemoteAddr())}
+	d, askHook := h.srv.auth.Gate(h.srv.baseCtx, h.srv.hooks, areq)
+	if !d.Allow {
 		h.srv.refusalLog(h.log).Warn().Str("app", key.App).Str("stream", key.Name).Str("reason", d.Reason).
 			Msg("publish refused: not authorized")
 		return &gortmp.StatusError{Code: codePublishUnauthorized, Description: "not authorized: " + d.Reason}
@@ -108,12 +110,26 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 		h.log.Warn().Str("app", key.App).Str("stream", key.Name).Err(err).Msg("publish refused")
 		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
 	}
+	// The on_publish hook runs with the handle held (a stream cannot be
+	// freed while it runs) and releases it when it denies.
+	ev := auth.HookEvent{App: key.App, Stream: key.Name, Query: query, ClientIP: areq.IP.String(),
+		ClientID: pub.ID(), Protocol: ProtocolRTMP}
+	if askHook {
+		if ok, why := h.srv.hooks.Decide(h.srv.baseCtx, auth.Publish, ev); !ok {
+			pub.Release()
+			h.srv.auth.Fail(areq, auth.ReasonHook)
+			h.srv.refusalLog(h.log).Warn().Str("app", key.App).Str("stream", key.Name).Str("hook", why).
+				Msg("publish refused by the on_publish hook")
+			return &gortmp.StatusError{Code: codePublishUnauthorized, Description: "not authorized: " + why}
+		}
+	}
 	st, err := pub.Stream()
 	if err != nil { // released already (shutdown): nothing to publish into
 		pub.Release()
 		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed, Description: err.Error(), Err: err}
 	}
 	h.pub, h.started, h.stream, h.frames = pub, time.Now(), st, pub.Frames()
+	h.hookEv = ev
 	h.rate = rateMeter{start: h.started}
 	h.current.Store(pub)
 	h.log = h.log.With().Str("app", key.App).Str("stream", key.Name).Uint64("stream_id", pub.ID()).Logger()
@@ -263,6 +279,7 @@ func (h *handler) unpublish(reason string) {
 	h.current.Store(nil)
 	h.pub.Release()
 	h.pub = nil
+	h.srv.hooks.Notify(auth.OnUnpublish, h.hookEv) // once per publish: pub is nil from here
 	h.conn.stopPublishing()
 	h.log.Info().Dur("duration", time.Since(h.started)).Uint64("bytes", bytesIn).
 		Uint64("dropped", dropped).Int("bad_tags", h.badTags).Str("reason", reason).Msg("publish stop")

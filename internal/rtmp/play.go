@@ -43,8 +43,9 @@ func (h *handler) OnPlay(sctx *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 		return &gortmp.StatusError{Code: codePlayStreamNotFound, Description: err.Error(), Err: err}
 	}
 	remote := h.conn.RemoteAddr().String()
-	if d := h.srv.auth.Admit(h.srv.baseCtx, auth.Request{Action: auth.Play, App: key.App, Stream: key.Name,
-		Query: query, IP: remoteIP(h.conn.RemoteAddr())}); !d.Allow {
+	areq := auth.Request{Action: auth.Play, App: key.App, Stream: key.Name, Query: query, IP: remoteIP(h.conn.RemoteAddr())}
+	d, askHook := h.srv.auth.Gate(h.srv.baseCtx, h.srv.hooks, areq)
+	if !d.Allow {
 		h.srv.refusalLog(h.log).Warn().Str("app", key.App).Str("stream", key.Name).Str("reason", d.Reason).
 			Msg("play refused: not authorized")
 		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePlayFailed, Description: "not authorized: " + d.Reason}
@@ -73,6 +74,18 @@ func (h *handler) OnPlay(sctx *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 			cancel()
 		}
 	}()
+	// The on_play hook runs with the handle held; a denial releases it
+	// (the deferred release above).
+	ev := auth.HookEvent{App: key.App, Stream: key.Name, Query: query, ClientIP: areq.IP.String(),
+		ClientID: p.ID(), Protocol: ProtocolRTMP}
+	if askHook {
+		if ok, why := h.srv.hooks.Decide(ctx, auth.Play, ev); !ok {
+			h.srv.auth.Fail(areq, auth.ReasonHook)
+			h.srv.refusalLog(h.log).Warn().Str("app", key.App).Str("stream", key.Name).Str("hook", why).
+				Msg("play refused by the on_play hook")
+			return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePlayFailed, Description: "not authorized: " + why}
+		}
+	}
 	sub, err := p.Subscribe()
 	if err != nil {
 		return &gortmp.StatusError{Code: codePlayStreamNotFound, Description: err.Error(), Err: err}
@@ -89,7 +102,7 @@ func (h *handler) OnPlay(sctx *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	pl := &player{cancel: cancel, done: make(chan struct{})}
 	h.player = pl
 	handed = true
-	go h.runPlayer(ctx, pl, p, sub, key, newFramer(sctx.StreamID, name), remote)
+	go h.runPlayer(ctx, pl, p, sub, key, newFramer(sctx.StreamID, name), remote, ev)
 	return nil
 }
 
@@ -113,8 +126,9 @@ func (h *handler) playRefused(key registry.Key, err error) error {
 // ends (stream ended, kick, write failure, deleteStream, connection
 // closed), it closes the connection, which ends go-rtmp's read loop and
 // so the connection's goroutine. stopPlaying waits for it.
-func (h *handler) runPlayer(ctx context.Context, pl *player, p *registry.Player, sub *stream.Subscriber, key registry.Key, f *framer, remote string) {
+func (h *handler) runPlayer(ctx context.Context, pl *player, p *registry.Player, sub *stream.Subscriber, key registry.Key, f *framer, remote string, ev auth.HookEvent) {
 	defer close(pl.done)
+	defer h.srv.hooks.Notify(auth.OnStop, ev) // once per play session, after the handle is gone
 	defer p.Release()
 	defer pl.cancel()
 	start := time.Now()

@@ -86,6 +86,7 @@ type Server struct {
 	log     zerolog.Logger
 	playCfg play.Config      // play sessions' loop (WithPlay)
 	auth    *auth.Authorizer // publish and play rules (WithAuth); nil allows all
+	hooks   *auth.Hooks      // HTTP hooks (WithAuth); nil: none
 	totals  *stream.Totals   // server-wide bytes out of play sessions; may be nil
 	// baseCtx is the parent of every play session's context, cancelled by
 	// Shutdown.
@@ -135,8 +136,10 @@ func WithPlay(cfg play.Config, totals *stream.Totals) Option {
 }
 
 // WithAuth checks every publish and play against a before the handle is
-// taken.
-func WithAuth(a *auth.Authorizer) Option { return func(s *Server) { s.auth = a } }
+// taken, and calls hooks' deciding hooks after it (hooks may be nil).
+func WithAuth(a *auth.Authorizer, hooks *auth.Hooks) Option {
+	return func(s *Server) { s.auth, s.hooks = a, hooks }
+}
 
 // NewServer returns a server that publishes into and plays from reg.
 func NewServer(cfg Config, reg *registry.Registry, log zerolog.Logger, opts ...Option) *Server {

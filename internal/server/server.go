@@ -39,6 +39,7 @@ type Server struct {
 	http   *http.Server
 	edge   *edge.Edge // nil unless edge.origins is set
 	auth   *auth.Authorizer
+	hooks  *auth.Hooks
 	id     string // this node's id (edge loop detection, GET /api/v1/server)
 
 	version string          // for GET /api/v1/server (WithVersion)
@@ -86,6 +87,7 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 	if err != nil {
 		panic(err) // config.Validate checked it
 	}
+	s.hooks = auth.NewHooks(cfg.HookConfig(), s.id)
 	if len(cfg.Edge.Origins) > 0 {
 		var err error
 		if ed, err = edge.New(edgeConfig(cfg), reg, s.id, log); err != nil {
@@ -94,7 +96,7 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 		s.edge = ed
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	s.rtmp = rtmp.NewServer(rtmpConfig(cfg), reg, log, rtmp.WithPlay(flvConfig(cfg), totals), rtmp.WithAuth(s.auth))
+	s.rtmp = rtmp.NewServer(rtmpConfig(cfg), reg, log, rtmp.WithPlay(flvConfig(cfg), totals), rtmp.WithAuth(s.auth, s.hooks))
 	return s
 }
 
@@ -218,8 +220,14 @@ func (s *Server) Start() error {
 			}, func() float64 { return float64(ed.Counts().BytesIn) }))
 	}
 	rtmpCounters = append(rtmpCounters, api.NewPairCounter("headwater_auth_denied_total",
-		"Publishes and plays denied by the auth rules, by action (publish, play) and reason (no_key, bad_key, no_signature, expired, bad_signature, ip_denied, default_deny, deny_rule).",
-		"action", "reason", s.auth.Denied))
+		"Publishes and plays denied by the auth rules, by action (publish, play) and reason (no_key, bad_key, no_signature, expired, bad_signature, ip_denied, default_deny, deny_rule, hook).",
+		"action", "reason", s.auth.Denied),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "headwater_hook_failures_total", Help: "HTTP hook calls that got no answer, timed out or answered 5xx.",
+		}, func() float64 { return float64(s.hooks.Counts().Failed) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "headwater_hook_notifications_dropped_total", Help: "on_unpublish/on_stop calls dropped because 1,024 were already in flight.",
+		}, func() float64 { return float64(s.hooks.Counts().Dropped) }))
 	events := &api.Events{Registry: s.reg, Totals: s.totals, Refusals: refusalCounts, Started: time.Now()}
 	refusalCounts[api.LimitEventClients] = func() uint64 { _, refused, _ := events.Counts(); return refused }
 	rtmpCounters = append(rtmpCounters,
@@ -243,6 +251,7 @@ func (s *Server) Start() error {
 		Log:      s.log.With().Str("component", "httpflv").Logger(),
 		Totals:   s.totals,
 		Auth:     s.auth,
+		Hooks:    s.hooks,
 		Params: func(r *http.Request) (string, string) {
 			return chi.URLParam(r, "app"), chi.URLParam(r, "file")
 		},
@@ -307,6 +316,7 @@ func (s *Server) Reload(cfg config.Config) {
 	} else if err := s.auth.SetConfig(ac); err != nil {
 		s.log.Error().Err(err).Msg("reload: auth rules kept as they were")
 	}
+	s.hooks.SetConfig(cfg.HookConfig())
 	s.api.SetLimits(apiLimits(cfg)) // every field is reloadable
 	s.rtmp.RefreshLogLevel()
 }
@@ -350,6 +360,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if err != nil {
 		err = s.rtmp.Shutdown(ctx) // every connection is closed; wait for the rest
+	}
+	// Every session has ended: their on_unpublish and on_stop calls are
+	// out; wait for them (each bounded by hooks.timeout).
+	if herr := s.hooks.Wait(ctx); herr != nil && err == nil {
+		err = herr
 	}
 	done := make(chan struct{})
 	go func() {

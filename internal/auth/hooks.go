@@ -1,0 +1,230 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Hook events, as the JSON's action.
+const (
+	OnPublish   = "on_publish"
+	OnPlay      = "on_play"
+	OnUnpublish = "on_unpublish"
+	OnStop      = "on_stop"
+)
+
+// HookConfig configures the HTTP hooks; an empty URL is no hook.
+type HookConfig struct {
+	OnPublish, OnPlay, OnUnpublish, OnStop string
+	// Timeout bounds one call, connection included.
+	Timeout time.Duration
+	// FailOpen allows when a hook cannot be reached, times out or fails
+	// (5xx); a hook that answers 4xx still denies.
+	FailOpen bool
+}
+
+// DefaultHookTimeout is hooks.timeout's default.
+const DefaultHookTimeout = 3 * time.Second
+
+// maxHookBody is the most of a hook's answer read.
+const maxHookBody = 64 << 10
+
+// maxNotifications bounds the after-the-fact calls (on_unpublish,
+// on_stop) in flight; beyond it they are dropped and counted.
+const maxNotifications = 1024
+
+// HookEvent is the JSON body of every hook call.
+type HookEvent struct {
+	Action   string `json:"action"`
+	App      string `json:"app"`
+	Stream   string `json:"stream"`
+	Query    string `json:"query"`
+	ClientIP string `json:"client_ip"`
+	ClientID uint64 `json:"client_id"`
+	Protocol string `json:"protocol"`
+	ServerID string `json:"server_id"`
+}
+
+// Hooks calls the HTTP hooks. A hook that decides (on_publish, on_play)
+// is called by the session's own goroutine, after it has taken its handle,
+// so the stream cannot be freed while the hook runs; only that session
+// waits. After-the-fact hooks (on_unpublish, on_stop) run in goroutines
+// of their own that Wait waits for. Safe for concurrent use.
+type Hooks struct {
+	cfg    atomic.Pointer[HookConfig]
+	client *http.Client
+	server string // this node's id, in every event
+
+	inflight sync.WaitGroup
+	pending  atomic.Int64
+	dropped  atomic.Uint64
+	failed   atomic.Uint64
+}
+
+// NewHooks returns hooks for cfg, naming this node serverID.
+func NewHooks(cfg HookConfig, serverID string) *Hooks {
+	h := &Hooks{server: serverID, client: &http.Client{
+		// Redirects are not followed: a 3xx is an answer like any non-2xx.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport:     &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second},
+	}}
+	h.SetConfig(cfg)
+	return h
+}
+
+// SetConfig replaces the configuration (SIGHUP).
+func (h *Hooks) SetConfig(cfg HookConfig) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultHookTimeout
+	}
+	h.cfg.Store(&cfg)
+}
+
+// Has reports whether a deciding hook is set for action (Publish or Play).
+func (h *Hooks) Has(action string) bool {
+	if h == nil {
+		return false
+	}
+	return h.url(actionHook(action)) != ""
+}
+
+func actionHook(action string) string {
+	if action == Play {
+		return OnPlay
+	}
+	return OnPublish
+}
+
+func (h *Hooks) url(event string) string {
+	c := h.cfg.Load()
+	switch event {
+	case OnPublish:
+		return c.OnPublish
+	case OnPlay:
+		return c.OnPlay
+	case OnUnpublish:
+		return c.OnUnpublish
+	case OnStop:
+		return c.OnStop
+	}
+	return ""
+}
+
+// ReasonHook is the denial reason of a deciding hook.
+const ReasonHook = "hook"
+
+// Decide calls action's hook with ev (its Action set here) and returns
+// the decision: a 2xx allows; any other status, a timeout or a
+// connection error denies, unless FailOpen and the hook could not answer
+// (no answer, 5xx). The reason the hook gave ({"reason": ...}) is
+// returned for the log.
+func (h *Hooks) Decide(ctx context.Context, action string, ev HookEvent) (allow bool, why string) {
+	ev.Action = actionHook(action)
+	status, reason, err := h.call(ctx, h.url(ev.Action), ev)
+	cfg := h.cfg.Load()
+	switch {
+	case err != nil:
+		h.failed.Add(1)
+		return cfg.FailOpen, "hook unreachable: " + err.Error()
+	case status >= 200 && status < 300:
+		return true, reason
+	case status >= 500:
+		h.failed.Add(1)
+		return cfg.FailOpen, fmt.Sprintf("hook answered %d %s", status, reason)
+	}
+	return false, fmt.Sprintf("hook answered %d %s", status, reason)
+}
+
+// Notify calls event's hook (OnUnpublish, OnStop) in the background, if
+// set. At most maxNotifications are in flight; beyond, the call is
+// dropped and counted.
+func (h *Hooks) Notify(event string, ev HookEvent) {
+	if h == nil {
+		return
+	}
+	u := h.url(event)
+	if u == "" {
+		return
+	}
+	if h.pending.Add(1) > maxNotifications {
+		h.pending.Add(-1)
+		h.dropped.Add(1)
+		return
+	}
+	ev.Action = event
+	h.inflight.Add(1)
+	go func() {
+		defer h.inflight.Done()
+		defer h.pending.Add(-1)
+		if _, _, err := h.call(context.Background(), u, ev); err != nil {
+			h.failed.Add(1)
+		}
+	}()
+}
+
+// Wait waits for the after-the-fact calls in flight (each bounded by the
+// timeout), or for ctx.
+func (h *Hooks) Wait(ctx context.Context) error {
+	if h == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { h.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// HookCounts is what the hooks counted.
+type HookCounts struct {
+	Failed  uint64 // calls that got no answer, a timeout or a 5xx
+	Dropped uint64 // notifications dropped over maxNotifications
+}
+
+// Counts returns the counts (atomics).
+func (h *Hooks) Counts() HookCounts {
+	return HookCounts{Failed: h.failed.Load(), Dropped: h.dropped.Load()}
+}
+
+// call POSTs ev to u within the timeout and returns the status and the
+// reason of the answer's JSON, reading at most maxHookBody.
+func (h *Hooks) call(ctx context.Context, u string, ev HookEvent) (int, string, error) {
+	ev.ServerID = h.server
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return 0, "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Load().Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "headwater-hook")
+	resp, err := h.client.Do(req)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return 0, "", fmt.Errorf("timed out after %v", h.cfg.Load().Timeout)
+		}
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxHookBody))
+	var answer struct {
+		Reason string `json:"reason"`
+	}
+	_ = json.Unmarshal(b, &answer)
+	return resp.StatusCode, answer.Reason, nil
+}
