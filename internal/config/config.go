@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,26 @@ type Config struct {
 	Publish Publish `yaml:"publish"`
 	Auth    Auth    `yaml:"auth"`
 	Hooks   Hooks   `yaml:"hooks"`
+	TLS     TLS     `yaml:"tls"`
+	RTMPS   RTMPS   `yaml:"rtmps"`
+	HTTPS   HTTPS   `yaml:"https"`
+}
+
+// TLS is the certificate of the RTMPS and HTTPS listeners, re-read on
+// SIGHUP (connections already open keep theirs).
+type TLS struct {
+	CertFile string `yaml:"cert_file"` // PEM, the chain after the leaf
+	KeyFile  string `yaml:"key_file"`  // PEM
+}
+
+// RTMPS is RTMP over TLS (OBS: rtmps://HOST:443/live).
+type RTMPS struct {
+	Addr string `yaml:"addr"` // empty: off
+}
+
+// HTTPS is the HTTP side (HTTP-FLV, WebSocket-FLV, API, pages) over TLS.
+type HTTPS struct {
+	Addr string `yaml:"addr"` // empty: off
 }
 
 // Hooks are HTTP callbacks: each gets a POST with a JSON event
@@ -325,6 +346,13 @@ func (c Config) Validate() error {
 	positive("publish.failover_after", c.Publish.FailoverAfter)
 	positive("auth.clock_skew", c.Auth.ClockSkew)
 	positive("hooks.timeout", c.Hooks.Timeout)
+	if c.RTMPS.Addr != "" || c.HTTPS.Addr != "" {
+		if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
+			errs = append(errs, errors.New("tls.cert_file and tls.key_file: needed by rtmps.addr and https.addr"))
+		} else if _, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("tls.cert_file, tls.key_file: %w", err))
+		}
+	}
 	for key, u := range map[string]string{"hooks.on_publish": c.Hooks.OnPublish, "hooks.on_play": c.Hooks.OnPlay,
 		"hooks.on_unpublish": c.Hooks.OnUnpublish, "hooks.on_stop": c.Hooks.OnStop} {
 		if u == "" {

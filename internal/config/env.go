@@ -184,6 +184,8 @@ var reloadable = map[string]bool{
 	"hooks.on_stop":                 true,
 	"hooks.timeout":                 true,
 	"hooks.fail_open":               true,
+	"tls.cert_file":                 true,
+	"tls.key_file":                  true,
 }
 
 // Reloadable reports whether key is applied on SIGHUP without a restart.

@@ -227,7 +227,13 @@ func browserFlags(chromium, profile string) []chromedp.ExecAllocatorOption {
 
 func newBrowser(t *testing.T, chromium, artifacts string) *browser {
 	t.Helper()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browserFlags(chromium, t.TempDir())...)
+	return newBrowserWith(t, chromium, artifacts)
+}
+
+// newBrowserWith is newBrowser with more Chromium flags.
+func newBrowserWith(t *testing.T, chromium, artifacts string, extra ...chromedp.ExecAllocatorOption) *browser {
+	t.Helper()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(browserFlags(chromium, t.TempDir()), extra...)...)
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
 	b := &browser{ctx: ctx, artifacts: artifacts}
 	t.Cleanup(func() {

@@ -113,10 +113,10 @@ type Server struct {
 	// each publisher reads it per media message.
 	maxBitrate atomic.Int64
 
-	// mu guards ln, conns, perIP, closing, maxConns and maxPerIP. Leaf lock: nothing is called
+	// mu guards lns, conns, perIP, closing, maxConns and maxPerIP. Leaf lock: nothing is called
 	// under it but net.Conn.Close and net.Listener.Close, which do not block.
 	mu      lockcheck.Mutex
-	ln      net.Listener
+	lns     []net.Listener     // every listener Serve runs on (RTMP, RTMPS)
 	conns   map[net.Conn]bool  // true: counted in perIP
 	perIP   map[netip.Addr]int // connections per client IP, when maxPerIP > 0
 	closing bool
@@ -225,7 +225,8 @@ func (s *Server) Counts() Counts {
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("rtmp: server closed")
 
-// Serve accepts connections on ln until Shutdown. Accept errors (such as
+// Serve accepts connections on ln until Shutdown; it may run on several
+// listeners at once (RTMP and RTMPS, a crypto/tls listener). Accept errors (such as
 // EMFILE) back off from 5 ms up to 1 s instead of spinning.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
@@ -234,7 +235,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		_ = ln.Close()
 		return ErrServerClosed
 	}
-	s.ln = ln
+	s.lns = append(s.lns, ln)
 	s.mu.Unlock()
 
 	var backoff time.Duration
@@ -408,8 +409,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.closing = true
 		close(s.done)
 		s.baseCancel()
-		if s.ln != nil {
-			_ = s.ln.Close()
+		for _, ln := range s.lns {
+			_ = ln.Close()
 		}
 		for c := range s.conns {
 			_ = c.Close()

@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"log"
@@ -51,9 +52,12 @@ type Server struct {
 	flv *httpflv.Handler
 	api *api.API
 
-	rtmpLn net.Listener
-	httpLn *limitListener
-	wg     sync.WaitGroup // the two serve goroutines
+	rtmpLn  net.Listener
+	httpLn  *limitListener
+	rtmpsLn net.Listener   // nil unless rtmps.addr is set
+	httpsLn *limitListener // nil unless https.addr is set
+	certs   certStore      // the RTMPS and HTTPS certificate
+	wg      sync.WaitGroup // the two serve goroutines
 }
 
 // Option configures a Server in New.
@@ -171,6 +175,11 @@ func (s *Server) Start() error {
 	s.rtmpLn = rl
 	s.httpLn = newLimitListener(hl, s.cfg.HTTP.MaxConns, s.cfg.Limits.MaxConnsPerIP,
 		s.log.With().Str("component", "http").Logger())
+	if err := s.listenTLS(); err != nil {
+		_ = rl.Close()
+		_ = hl.Close()
+		return err
+	}
 
 	// Deprecated: the same count as headwater_limit_refusals_total{limit="http_conns"}.
 	refused := prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -272,21 +281,80 @@ func (s *Server) Start() error {
 		ErrorLog:          log.New(zerologWriter{s.log.With().Str("component", "http").Logger()}, "", 0),
 	}
 	s.http.RegisterOnShutdown(events.Close) // event streams never go idle by themselves
-	s.wg.Add(2)
-	go func() {
+	serveRTMP := func(ln net.Listener) {
 		defer s.wg.Done()
-		if err := s.rtmp.Serve(rl); err != nil && !errors.Is(err, rtmp.ErrServerClosed) {
+		if err := s.rtmp.Serve(ln); err != nil && !errors.Is(err, rtmp.ErrServerClosed) {
 			s.log.Error().Err(err).Msg("rtmp server stopped")
 		}
-	}()
-	go func() {
+	}
+	serveHTTP := func(ln net.Listener) {
 		defer s.wg.Done()
-		if err := s.http.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error().Err(err).Msg("http server stopped")
 		}
-	}()
-	s.log.Info().Str("rtmp", rl.Addr().String()).Str("http", hl.Addr().String()).Msg("headwater listening")
+	}
+	s.wg.Add(2)
+	go serveRTMP(rl)
+	go serveHTTP(s.httpLn)
+	ev := s.log.Info().Str("rtmp", rl.Addr().String()).Str("http", hl.Addr().String())
+	if s.rtmpsLn != nil {
+		s.wg.Add(1)
+		go serveRTMP(tls.NewListener(s.rtmpsLn, s.certs.tlsConfig()))
+		ev = ev.Str("rtmps", s.rtmpsLn.Addr().String())
+	}
+	if s.httpsLn != nil {
+		s.wg.Add(1)
+		go serveHTTP(tls.NewListener(s.httpsLn, s.certs.tlsConfig("http/1.1")))
+		ev = ev.Str("https", s.httpsLn.Addr().String())
+	}
+	ev.Msg("headwater listening")
 	return nil
+}
+
+// listenTLS loads the certificate and opens the RTMPS and HTTPS
+// listeners that are configured.
+func (s *Server) listenTLS() error {
+	if s.cfg.RTMPS.Addr == "" && s.cfg.HTTPS.Addr == "" {
+		return nil
+	}
+	if err := s.certs.load(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile); err != nil {
+		return err
+	}
+	if s.cfg.RTMPS.Addr != "" {
+		ln, err := net.Listen("tcp", s.cfg.RTMPS.Addr)
+		if err != nil {
+			return err
+		}
+		s.rtmpsLn = ln
+	}
+	if s.cfg.HTTPS.Addr != "" {
+		ln, err := net.Listen("tcp", s.cfg.HTTPS.Addr)
+		if err != nil {
+			if s.rtmpsLn != nil {
+				_ = s.rtmpsLn.Close()
+			}
+			return err
+		}
+		s.httpsLn = newLimitListener(ln, s.cfg.HTTP.MaxConns, s.cfg.Limits.MaxConnsPerIP,
+			s.log.With().Str("component", "https").Logger())
+	}
+	return nil
+}
+
+// RTMPSAddr returns the RTMPS listener's address, nil if off.
+func (s *Server) RTMPSAddr() net.Addr {
+	if s.rtmpsLn == nil {
+		return nil
+	}
+	return s.rtmpsLn.Addr()
+}
+
+// HTTPSAddr returns the HTTPS listener's address, nil if off.
+func (s *Server) HTTPSAddr() net.Addr {
+	if s.httpsLn == nil {
+		return nil
+	}
+	return s.httpsLn.Addr()
 }
 
 func apiLimits(c config.Config) api.Limits {
@@ -317,6 +385,11 @@ func (s *Server) Reload(cfg config.Config) {
 		s.log.Error().Err(err).Msg("reload: auth rules kept as they were")
 	}
 	s.hooks.SetConfig(cfg.HookConfig())
+	if s.rtmpsLn != nil || s.httpsLn != nil {
+		if err := s.certs.load(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+			s.log.Error().Err(err).Msg("reload: the TLS certificate in use stays")
+		}
+	}
 	s.api.SetLimits(apiLimits(cfg)) // every field is reloadable
 	s.rtmp.RefreshLogLevel()
 }
@@ -370,6 +443,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() {
 		s.wg.Wait()
 		s.httpLn.wait() // no Accept can run any more: the serve goroutines are done
+		if s.httpsLn != nil {
+			s.httpsLn.wait()
+		}
 		close(done)
 	}()
 	select {
