@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/headwater-media/headwater/internal/auth"
+	"github.com/headwater-media/headwater/internal/clientip"
 	"github.com/headwater-media/headwater/internal/edge"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
@@ -143,6 +144,10 @@ type RTMP struct {
 	MaxMessageSize   uint32        `yaml:"max_message_size"`
 	MaxPartialBytes  uint32        `yaml:"max_partial_bytes"`
 	MaxChunkStreams  int           `yaml:"max_chunk_streams"`
+	// ProxyProtocol makes every RTMP connection start with a PROXY
+	// protocol v1 or v2 header (from a TCP load balancer): its source is
+	// the client address.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
 }
 
 // HTTP configures players, the API and metrics.
@@ -150,6 +155,10 @@ type HTTP struct {
 	Addr         string        `yaml:"addr"`
 	MaxConns     int           `yaml:"max_conns"`
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// TrustedProxies are CIDRs whose X-Forwarded-For / Forwarded give the
+	// client address (IP rules, logs, the API); they are exempt from the
+	// per-IP connection limit. From anyone else those headers are ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Play tunes how players are written to.
@@ -160,6 +169,9 @@ type Play struct {
 	// It adds up to that much latency; 0 writes each tag as soon as it
 	// arrives. The default is play.DefaultConfig's.
 	MergeMS int `yaml:"merge_ms"`
+	// CORSOrigins are the origins a page may play HTTP-FLV from
+	// (Access-Control-Allow-Origin); "*" (the default) is any.
+	CORSOrigins []string `yaml:"cors_origins"`
 }
 
 // publish.backup values.
@@ -230,8 +242,8 @@ func Default() Config {
 	in, st, fl, ed, bk := rtmp.DefaultConfig(), stream.DefaultConfig(), play.DefaultConfig(), edge.DefaultConfig(), registry.DefaultBackup()
 	c := Config{
 		RTMP:   RTMP{Addr: ":1935", MaxConns: in.MaxConns},
-		HTTP:   HTTP{Addr: ":8080", MaxConns: 20000, WriteTimeout: fl.WriteTimeout},
-		Play:   Play{MergeMS: int(fl.MergeWindow / time.Millisecond)},
+		HTTP:   HTTP{Addr: ":8080", MaxConns: 20000, WriteTimeout: fl.WriteTimeout, TrustedProxies: []string{}},
+		Play:   Play{MergeMS: int(fl.MergeWindow / time.Millisecond), CORSOrigins: []string{"*"}},
 		Limits: Limits{MaxStreams: 10000, MaxConnsPerIP: in.MaxConnsPerIP, MaxPublishBitrate: in.MaxPublishBitrate},
 		Log:    Log{Level: "info", Format: "console"},
 		Edge: Edge{Origins: append([]string{}, ed.Origins...), AllowPublish: !in.RefusePublish, ConnectTimeout: ed.ConnectTimeout,
@@ -346,6 +358,12 @@ func (c Config) Validate() error {
 	positive("publish.failover_after", c.Publish.FailoverAfter)
 	positive("auth.clock_skew", c.Auth.ClockSkew)
 	positive("hooks.timeout", c.Hooks.Timeout)
+	if _, err := clientip.New(c.HTTP.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("http.trusted_proxies: %w", err))
+	}
+	if len(c.Play.CORSOrigins) == 0 {
+		errs = append(errs, errors.New(`play.cors_origins: must not be empty (["*"] allows any origin)`))
+	}
 	if c.RTMPS.Addr != "" || c.HTTPS.Addr != "" {
 		if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
 			errs = append(errs, errors.New("tls.cert_file and tls.key_file: needed by rtmps.addr and https.addr"))

@@ -28,7 +28,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +35,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/headwater-media/headwater/internal/auth"
+	"github.com/headwater-media/headwater/internal/clientip"
 	"github.com/headwater-media/headwater/internal/lockcheck"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
@@ -78,6 +78,12 @@ type Handler struct {
 	Config   play.Config
 	Log      zerolog.Logger
 	Totals   *stream.Totals
+	// ClientIP resolves a player's address (trusted proxies); nil: the
+	// TCP peer's.
+	ClientIP *clientip.Resolver
+	// CORSOrigins are the origins allowed to play (play.cors_origins);
+	// empty or "*": any.
+	CORSOrigins []string
 	// Auth checks every play before the handle is taken; nil allows all.
 	Auth *auth.Authorizer
 	// Hooks are called with the handle held (on_play) and after a player
@@ -139,13 +145,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Rules that decide at once (keys, signed URLs, IP rules) run before
 	// the handle; a client that keeps failing is slowed down first.
-	areq := auth.Request{Action: auth.Play, App: key.App, Stream: key.Name, Query: r.URL.RawQuery, IP: clientIP(r)}
+	// The client's address: the TCP peer's, or a trusted proxy's report.
+	ip := h.ClientIP.Request(r)
+	remote := r.RemoteAddr
+	if ip != clientip.Peer(r.RemoteAddr) {
+		remote = ip.String()
+	}
+	areq := auth.Request{Action: auth.Play, App: key.App, Stream: key.Name, Query: r.URL.RawQuery, IP: ip}
 	d, askHook := h.Auth.Gate(r.Context(), h.Hooks, areq)
 	if !d.Allow {
 		log := h.Log.Sample(refusalSampler)
-		log.Warn().Str("remote", r.RemoteAddr).Str("app", key.App).Str("stream", key.Name).
+		log.Warn().Str("remote", remote).Str("app", key.App).Str("stream", key.Name).
 			Str("reason", d.Reason).Msg("play refused: not authorized")
-		w.Header().Set("Access-Control-Allow-Origin", "*")
+		h.setCORS(w.Header(), r)
 		status := http.StatusForbidden
 		if d.Unauthenticated {
 			status = http.StatusUnauthorized
@@ -157,7 +169,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// player (DELETE /api/v1/players/{id}) cancels its context.
 	ctx, kick := context.WithCancel(r.Context())
 	defer kick()
-	info := registry.PlayerInfo{Remote: r.RemoteAddr, UserAgent: r.UserAgent(), Protocol: Protocol}
+	info := registry.PlayerInfo{Remote: remote, UserAgent: r.UserAgent(), Protocol: Protocol}
 	player, err := h.Registry.PlayWith(key, info, kick)
 	if errors.Is(err, registry.ErrNotFound) {
 		// Not live here: an edge pulls it from an origin (one pull for
@@ -172,9 +184,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if errors.Is(err, registry.ErrTooManyPlayers) {
 		log := h.Log.Sample(refusalSampler)
-		log.Warn().Str("limit", LimitPlayersPerStream).Str("remote", r.RemoteAddr).
+		log.Warn().Str("limit", LimitPlayersPerStream).Str("remote", remote).
 			Str("app", key.App).Str("stream", key.Name).Msg("play refused: limit reached")
-		w.Header().Set("Access-Control-Allow-Origin", "*")
+		h.setCORS(w.Header(), r)
 		w.Header().Set("Retry-After", RetryAfter)
 		http.Error(w, "too many players on this stream, retry later", http.StatusServiceUnavailable)
 		return
@@ -189,7 +201,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("Content-Type", "video/x-flv")
 		hd.Set("Cache-Control", "no-cache")
-		hd.Set("Access-Control-Allow-Origin", "*")
+		h.setCORS(hd, r)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -201,9 +213,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ok, why := h.Hooks.Decide(ctx, auth.Play, ev); !ok {
 			h.Auth.Fail(areq, auth.ReasonHook)
 			log := h.Log.Sample(refusalSampler)
-			log.Warn().Str("remote", r.RemoteAddr).Str("app", key.App).Str("stream", key.Name).Str("hook", why).
+			log.Warn().Str("remote", remote).Str("app", key.App).Str("stream", key.Name).Str("hook", why).
 				Msg("play refused by the on_play hook")
-			w.Header().Set("Access-Control-Allow-Origin", "*")
+			h.setCORS(w.Header(), r)
 			http.Error(w, "not authorized: "+why, http.StatusForbidden)
 			return
 		}
@@ -229,10 +241,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// is kept for the player's whole life.
 	start := time.Now()
 	h.Log.Info().Str("app", key.App).Str("stream", key.Name).Uint64("player_id", player.ID()).
-		Str("remote", r.RemoteAddr).Str("user_agent", r.UserAgent()).Msg("play start")
-	st := h.serve(ctx, kick, conn, sub, player)
+		Str("remote", remote).Str("user_agent", r.UserAgent()).Msg("play start")
+	st := h.serve(ctx, kick, conn, sub, player, h.responseHead(r))
 	h.Log.Info().Str("app", key.App).Str("stream", key.Name).Uint64("player_id", player.ID()).
-		Str("remote", r.RemoteAddr).Dur("duration", time.Since(start)).Int64("bytes", st.Sent).
+		Str("remote", remote).Dur("duration", time.Since(start)).Int64("bytes", st.Sent).
 		Int64("writes", st.Writes).Uint64("dropped", sub.Dropped()).Str("reason", st.Reason).Msg("play stop")
 }
 
@@ -240,7 +252,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the client goes, ctx is done (server shutdown, kick) or a write fails,
 // then closes the connection. cancel cancels ctx: the close watcher calls
 // it when the client goes.
-func (h *Handler) serve(ctx context.Context, cancel context.CancelFunc, conn net.Conn, sub *stream.Subscriber, player *registry.Player) play.Result {
+func (h *Handler) serve(ctx context.Context, cancel context.CancelFunc, conn net.Conn, sub *stream.Subscriber, player *registry.Player, head []byte) play.Result {
 	raw := play.Innermost(conn)
 	watched := make(chan struct{})
 	go watchClose(raw, cancel, watched)
@@ -249,7 +261,7 @@ func (h *Handler) serve(ctx context.Context, cancel context.CancelFunc, conn net
 		cancel()
 		<-watched
 	}()
-	return play.NewSession(conn, framer{}, h.Config, player, h.Totals).Run(ctx, sub)
+	return play.NewSession(conn, framer{head: head}, h.Config, player, h.Totals).Run(ctx, sub)
 }
 
 // watchClose is a player's close watcher. It reads from c, discarding
@@ -273,9 +285,11 @@ func watchClose(c net.Conn, cancel context.CancelFunc, done chan<- struct{}) {
 
 // framer is HTTP-FLV's play.Framer: the response head, the FLV header,
 // then each tag's shared bytes as they are.
-type framer struct{}
+type framer struct {
+	head []byte // the response head (responseHead, or one with this request's CORS)
+}
 
-func (framer) Head() []byte { return responseHead }
+func (f framer) Head() []byte { return f.head }
 
 func (framer) Start(audio, video bool) []byte {
 	return flv.AppendHeader(make([]byte, 0, flv.HeaderSize+flv.PrevTagSizeLen), audio, video)
@@ -287,11 +301,45 @@ func (framer) Flushed() {}
 
 func (framer) End() []byte { return nil }
 
-// clientIP is the request's client address (the TCP peer).
-func clientIP(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
+// setCORS sets Access-Control-Allow-Origin for r, as play.cors_origins
+// says.
+func (h *Handler) setCORS(hd http.Header, r *http.Request) {
+	if origin := h.allowOrigin(r); origin != "" {
+		hd.Set("Access-Control-Allow-Origin", origin)
+		if origin != "*" {
+			hd.Add("Vary", "Origin")
+		}
 	}
-	return ap.Addr().Unmap()
+}
+
+// allowOrigin is r's Access-Control-Allow-Origin: "*" when any origin may
+// play, the request's Origin when it is listed, "" otherwise.
+func (h *Handler) allowOrigin(r *http.Request) string {
+	if len(h.CORSOrigins) == 0 {
+		return "*"
+	}
+	origin := r.Header.Get("Origin")
+	for _, o := range h.CORSOrigins {
+		if o == "*" {
+			return "*"
+		}
+		if origin != "" && o == origin {
+			return origin
+		}
+	}
+	return ""
+}
+
+// responseHead is the response head for r: the shared one when any
+// origin may play, else one built for r's origin.
+func (h *Handler) responseHead(r *http.Request) []byte {
+	origin := h.allowOrigin(r)
+	if origin == "*" {
+		return responseHead
+	}
+	head := "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache\r\n"
+	if origin != "" {
+		head += "Access-Control-Allow-Origin: " + origin + "\r\nVary: Origin\r\n"
+	}
+	return []byte(head + "Connection: close\r\n\r\n")
 }

@@ -63,6 +63,9 @@ type Config struct {
 	// RefusePublish refuses every publish (an edge that only relays its
 	// origins: edge.allow_publish false).
 	RefusePublish bool
+	// ProxyProtocol: every connection starts with a PROXY protocol v1 or
+	// v2 header, whose source is the client's address.
+	ProxyProtocol bool
 }
 
 // DefaultConfig returns the defaults.
@@ -355,6 +358,21 @@ func remoteIP(addr net.Addr) netip.Addr {
 // serveConn runs one connection to its end; it owns c and closes it.
 func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
 	defer s.untrack(c, ip)
+	if s.cfg.ProxyProtocol {
+		// The load balancer's header comes first, within the handshake
+		// deadline; its source is the client's address from here on.
+		_ = c.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+		addr, err := readProxyHeader(c)
+		_ = c.SetReadDeadline(time.Time{})
+		if err != nil {
+			s.log.Debug().Err(err).Str("remote", c.RemoteAddr().String()).Msg("rtmp connection closed: no PROXY protocol header")
+			_ = c.Close()
+			return
+		}
+		if addr != nil {
+			c = &proxiedConn{Conn: c, remote: addr}
+		}
+	}
 	dc := newDeadlineConn(c, &s.cfg)
 	remote := c.RemoteAddr().String()
 	// Every line this connection causes, ours and go-rtmp's, goes through

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/headwater-media/headwater/internal/clientip"
 	"github.com/headwater-media/headwater/internal/lockcheck"
 )
 
@@ -62,7 +63,10 @@ type limitListener struct {
 	// each Accept reads them once.
 	max   atomic.Int64
 	perIP atomic.Int64
-	log   zerolog.Logger // sampled
+	// proxies are the trusted proxies (http.trusted_proxies), exempt from
+	// the per-IP limit; set before Accept runs.
+	proxies *clientip.Resolver
+	log     zerolog.Logger // sampled
 
 	active       atomic.Int64
 	refusedConns atomic.Uint64
@@ -114,6 +118,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		ip := remoteIP(c.RemoteAddr())
 		perIP := int(l.perIP.Load())
+		if l.proxies.Trusted(ip) {
+			// A trusted proxy carries many clients: the per-IP limit is
+			// not its to meet.
+			perIP = 0
+		}
 		if !l.acquireIP(ip, perIP) {
 			l.active.Add(-1)
 			l.refusedPerIP.Add(1)

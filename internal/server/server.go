@@ -20,6 +20,7 @@ import (
 
 	"github.com/headwater-media/headwater/internal/api"
 	"github.com/headwater-media/headwater/internal/auth"
+	"github.com/headwater-media/headwater/internal/clientip"
 	"github.com/headwater-media/headwater/internal/config"
 	"github.com/headwater-media/headwater/internal/edge"
 	"github.com/headwater-media/headwater/internal/httpflv"
@@ -32,16 +33,17 @@ import (
 
 // Server is one running headwater.
 type Server struct {
-	cfg    config.Config
-	log    zerolog.Logger
-	totals *stream.Totals
-	reg    *registry.Registry
-	rtmp   *rtmp.Server
-	http   *http.Server
-	edge   *edge.Edge // nil unless edge.origins is set
-	auth   *auth.Authorizer
-	hooks  *auth.Hooks
-	id     string // this node's id (edge loop detection, GET /api/v1/server)
+	cfg     config.Config
+	log     zerolog.Logger
+	totals  *stream.Totals
+	reg     *registry.Registry
+	rtmp    *rtmp.Server
+	http    *http.Server
+	edge    *edge.Edge // nil unless edge.origins is set
+	auth    *auth.Authorizer
+	hooks   *auth.Hooks
+	proxies *clientip.Resolver // http.trusted_proxies
+	id      string             // this node's id (edge loop detection, GET /api/v1/server)
 
 	version string          // for GET /api/v1/server (WithVersion)
 	hist    *api.Histograms // time to first frame, publish durations
@@ -92,6 +94,9 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 		panic(err) // config.Validate checked it
 	}
 	s.hooks = auth.NewHooks(cfg.HookConfig(), s.id)
+	if s.proxies, err = clientip.New(cfg.HTTP.TrustedProxies); err != nil {
+		panic(err) // config.Validate checked it
+	}
 	if len(cfg.Edge.Origins) > 0 {
 		var err error
 		if ed, err = edge.New(edgeConfig(cfg), reg, s.id, log); err != nil {
@@ -128,6 +133,7 @@ func rtmpConfig(cfg config.Config) rtmp.Config {
 	c.MaxConns, c.MaxConnsPerIP, c.MaxPublishBitrate = cfg.RTMP.MaxConns, cfg.Limits.MaxConnsPerIP, cfg.Limits.MaxPublishBitrate
 	c.MaxMessageSize, c.MaxPartialBytes, c.MaxChunkStreams = cfg.RTMP.MaxMessageSize, cfg.RTMP.MaxPartialBytes, cfg.RTMP.MaxChunkStreams
 	c.RefusePublish = len(cfg.Edge.Origins) > 0 && !cfg.Edge.AllowPublish
+	c.ProxyProtocol = cfg.RTMP.ProxyProtocol
 	return c
 }
 
@@ -175,6 +181,7 @@ func (s *Server) Start() error {
 	s.rtmpLn = rl
 	s.httpLn = newLimitListener(hl, s.cfg.HTTP.MaxConns, s.cfg.Limits.MaxConnsPerIP,
 		s.log.With().Str("component", "http").Logger())
+	s.httpLn.proxies = s.proxies
 	if err := s.listenTLS(); err != nil {
 		_ = rl.Close()
 		_ = hl.Close()
@@ -255,12 +262,14 @@ func (s *Server) Start() error {
 	}
 	s.api = a
 	s.flv = &httpflv.Handler{
-		Registry: s.reg,
-		Config:   flvConfig(s.cfg),
-		Log:      s.log.With().Str("component", "httpflv").Logger(),
-		Totals:   s.totals,
-		Auth:     s.auth,
-		Hooks:    s.hooks,
+		Registry:    s.reg,
+		Config:      flvConfig(s.cfg),
+		Log:         s.log.With().Str("component", "httpflv").Logger(),
+		Totals:      s.totals,
+		Auth:        s.auth,
+		Hooks:       s.hooks,
+		ClientIP:    s.proxies,
+		CORSOrigins: s.cfg.Play.CORSOrigins,
 		Params: func(r *http.Request) (string, string) {
 			return chi.URLParam(r, "app"), chi.URLParam(r, "file")
 		},
@@ -337,6 +346,7 @@ func (s *Server) listenTLS() error {
 		}
 		s.httpsLn = newLimitListener(ln, s.cfg.HTTP.MaxConns, s.cfg.Limits.MaxConnsPerIP,
 			s.log.With().Str("component", "https").Logger())
+		s.httpsLn.proxies = s.proxies
 	}
 	return nil
 }
