@@ -27,14 +27,21 @@ type MediaInfo struct {
 
 // VideoInfo describes the video track.
 type VideoInfo struct {
-	// Codec is h264, hevc, av1, vp9, vp8, h263, vp6, vp6a, screen,
-	// screen2, or an E-RTMP FourCC that headwater does not know.
+	// Codec is h264, hevc (E-RTMP 'hvc1' or legacy codec id 12), av1,
+	// vp9, vp8, h263, vp6, vp6a, screen, screen2, or an E-RTMP FourCC
+	// that headwater does not know (e.g. "vvc1"). Of a multitrack stream
+	// it describes the default track (id 0).
 	Codec string
-	// Profile and Level, when the sequence header has them ("High",
-	// "4.1"); empty otherwise.
+	// Profile and Level, when the sequence header has them, named as
+	// ffprobe names them: "High" "4.1" (H.264), "Main 10" "3.1" (H.265),
+	// "Main" "3.0" (AV1, "max" for level index 31), "Profile 0" (VP9;
+	// a level only when the record states one); empty otherwise.
 	Profile, Level string
-	// Width and Height in pixels: from the H.264 SPS (after cropping),
-	// else from onMetaData; 0 when unknown.
+	// Width and Height in pixels: from the sequence header (the H.264 or
+	// H.265 SPS after cropping, the AV1 sequence header OBU); for VP9,
+	// and AV1 whose record has no sequence header, from the first key
+	// frame (uncompressed header, sequence header OBU); else from
+	// onMetaData; 0 when unknown.
 	Width, Height int
 	// FPS is measured from the timestamps of the last frames (up to 32);
 	// before two frames, onMetaData's framerate; 0 when unknown.
@@ -54,8 +61,9 @@ type AudioInfo struct {
 	// Profile is the AAC profile (LC, HE-AAC, HE-AACv2, Main, ...).
 	Profile string
 	// SampleRate in Hz and Channels: from the AudioSpecificConfig for
-	// AAC (the output rate with SBR), the Opus header, the legacy tag
-	// flags otherwise; onMetaData's when nothing else says. 0 = unknown.
+	// AAC (the output rate with SBR), the Opus ID header, the FLAC
+	// STREAMINFO, the legacy tag flags otherwise; onMetaData's when
+	// nothing else says. 0 = unknown.
 	SampleRate, Channels int
 }
 
@@ -102,7 +110,8 @@ func (m *mediaState) noteLocked(tag *Tag, payload []byte, now time.Time) {
 			m.meta = parseMeta(md)
 		}
 	case flv.TagVideo:
-		if !tag.Header && !endOfSequence(payload) {
+		vi, err := flv.ParseVideo(payload)
+		if !tag.Header && isFrame(vi, err) {
 			if tag.Keyframe {
 				if m.keyFrame > 0 {
 					m.gopFrames, m.keyframeIval = m.frames+1-m.keyFrame, int64(tag.Timestamp-m.keyTS)
@@ -113,7 +122,10 @@ func (m *mediaState) noteLocked(tag *Tag, payload []byte, now time.Time) {
 			m.frames++
 		}
 		if tag.Header || !m.video {
-			m.noteVideo(payload, tag.Header)
+			m.noteVideo(vi, tag.Header)
+		}
+		if tag.Keyframe && m.v.Width == 0 {
+			m.noteKeyframe(vi)
 		}
 		m.video = true
 	case flv.TagAudio:
@@ -124,27 +136,28 @@ func (m *mediaState) noteLocked(tag *Tag, payload []byte, now time.Time) {
 	}
 }
 
-// endOfSequence reports whether a video body is an end-of-sequence
-// packet (legacy AVC/HEVC or E-RTMP without ModEx), which is no frame.
-func endOfSequence(p []byte) bool {
-	switch {
-	case len(p) < 2:
-		return false
-	case p[0]&0x80 != 0:
-		return p[0]&0x0f == flv.VideoPacketSequenceEnd
-	case p[0]&0x0f == flv.CodecIDAVC || p[0]&0x0f == flv.CodecIDHEVC:
-		return p[1] == flv.VideoPacketSequenceEnd
+// isFrame reports whether a parsed video body is a frame (for the frame
+// rate and GOP): not an end of sequence, a command frame or an E-RTMP
+// metadata packet. A body that does not parse counts, as the stream
+// relays it as one.
+func isFrame(vi flv.VideoInfo, err error) bool {
+	if err != nil {
+		return true
 	}
-	return false
+	return !vi.EndOfSequence && vi.FrameType != flv.FrameCommand && !(vi.Enhanced && vi.PacketType == flv.VideoPacketMetadata)
 }
 
 // noteVideo reads the codec from the first video tag and everything it
-// can from a sequence header.
-func (m *mediaState) noteVideo(payload []byte, header bool) {
-	vi, _ := flv.ParseVideo(payload)
+// can from a sequence header. Of a multitrack stream it describes the
+// default track (id 0) when its sequence start comes in a message of its
+// own, else the first track of the message.
+func (m *mediaState) noteVideo(vi flv.VideoInfo, header bool) {
 	if !header {
 		m.v.Codec = videoCodecName(vi)
 		return
+	}
+	if vi.Multitrack && vi.TrackID != 0 && m.videoHdr && vi.Tracks == 1 {
+		return // another track's sequence start: keep the default track's
 	}
 	v := VideoInfo{Codec: videoCodecName(vi)}
 	switch vi.Codec {
@@ -160,24 +173,62 @@ func (m *mediaState) noteVideo(payload []byte, header bool) {
 			v.Width, v.Height = c.Width, c.Height
 		}
 	case flv.VideoCodecHEVC:
+		// The record's profile and level stand without an SPS that parses.
 		// HEVCDecoderConfigurationRecord: general_profile_idc in byte 1,
-		// general_level_idc (30 × level) in byte 12.
-		if len(vi.Config) >= 13 && vi.Config[0] == 1 {
-			v.Profile = hevcProfile(vi.Config[1] & 0x1f)
-			if l := int(vi.Config[12]); l > 0 {
+		// the compatibility flags in bytes 2-5, general_level_idc (30 ×
+		// level) in byte 12.
+		c, err := flv.ParseHEVCDecoderConfig(vi.Config)
+		if b := vi.Config; len(b) >= 13 && b[0] == 1 {
+			v.Profile = hevcProfile(b[1]&0x1f, uint32(b[2])<<24|uint32(b[3])<<16|uint32(b[4])<<8|uint32(b[5]))
+			if l := int(b[12]); l > 0 {
 				v.Level = fmt.Sprintf("%d.%d", l/30, l%30/3)
 			}
 		}
+		if err == nil {
+			v.Width, v.Height = c.Width, c.Height
+		}
 	case flv.VideoCodecAV1:
 		// AV1CodecConfigurationRecord: seq_profile, seq_level_idx_0.
-		if len(vi.Config) >= 2 && vi.Config[0] == 0x81 {
-			v.Profile = av1Profile(vi.Config[1] >> 5)
-			if l := int(vi.Config[1] & 0x1f); l < 24 {
-				v.Level = fmt.Sprintf("%d.%d", 2+l/4, l%4)
+		c, err := flv.ParseAV1CodecConfig(vi.Config)
+		if b := vi.Config; len(b) >= 2 && b[0] == 0x81 {
+			v.Profile, v.Level = av1Profile(b[1]>>5), av1Level(b[1]&0x1f)
+		}
+		if err == nil && c.HasSequenceHeader {
+			v.Width, v.Height = c.Width, c.Height
+		}
+	case flv.VideoCodecVP9, flv.VideoCodecVP8:
+		// The size is in the key frames (noteKeyframe).
+		if c, err := flv.ParseVPCodecConfig(vi.Config); err == nil {
+			if vi.Codec == flv.VideoCodecVP9 {
+				v.Profile = fmt.Sprintf("Profile %d", c.Profile)
+			}
+			if c.Level > 0 {
+				v.Level = fmt.Sprintf("%d.%d", c.Level/10, c.Level%10)
 			}
 		}
 	}
 	m.v, m.videoHdr = v, true
+}
+
+// noteKeyframe takes the picture size from a key frame when the sequence
+// header did not give it: a VP9 key frame's uncompressed header, the
+// sequence header OBU of an AV1 key frame.
+func (m *mediaState) noteKeyframe(vi flv.VideoInfo) {
+	switch vi.Codec {
+	case flv.VideoCodecVP9:
+		if h, err := flv.ParseVP9FrameHeader(vi.Data); err == nil && h.KeyFrame {
+			m.v.Width, m.v.Height = h.Width, h.Height
+			if m.v.Profile == "" {
+				m.v.Profile = fmt.Sprintf("Profile %d", h.Profile)
+			}
+		}
+	case flv.VideoCodecAV1:
+		if obu := flv.FindAV1SequenceHeader(vi.Data); obu != nil {
+			if s, err := flv.ParseAV1SequenceHeader(obu); err == nil {
+				m.v.Width, m.v.Height = s.MaxWidth, s.MaxHeight
+			}
+		}
+	}
 }
 
 // noteAudio reads the codec and flags from the first audio tag and
@@ -217,6 +268,14 @@ func (m *mediaState) noteAudio(payload []byte, header bool) {
 		// decodes at 48 kHz.
 		if len(ai.Config) >= 19 && string(ai.Config[:8]) == "OpusHead" {
 			a.SampleRate, a.Channels = 48000, int(ai.Config[9])
+		}
+	case ai.FourCC == flv.FourCCFLAC:
+		// "fLaC", a metadata block header (4), then STREAMINFO: block
+		// sizes (4), frame sizes (6), sample rate (20 bits), channels - 1
+		// (3 bits), ...
+		if c := ai.Config; len(c) >= 22 && string(c[:4]) == "fLaC" && c[4]&0x7f == 0 {
+			a.SampleRate = int(c[18])<<12 | int(c[19])<<4 | int(c[20])>>4
+			a.Channels = int(c[20]>>1&0x07) + 1
 		}
 	}
 	m.a, m.audioHdr = a, true
@@ -454,8 +513,17 @@ func avcProfile(idc uint8, constrained bool) string {
 	return fmt.Sprintf("profile %d", idc)
 }
 
-// hevcProfile names an H.265 general_profile_idc.
-func hevcProfile(idc uint8) string {
+// hevcProfile names an H.265 general_profile_idc (or, for 0, the first
+// profile its compatibility flags name) as ffprobe does.
+func hevcProfile(idc uint8, compat uint32) string {
+	if idc == 0 {
+		for i := uint8(1); i < 32 && compat != 0; i++ {
+			if compat&(1<<(31-i)) != 0 {
+				idc = i
+				break
+			}
+		}
+	}
 	switch idc {
 	case 1:
 		return "Main"
@@ -467,6 +535,18 @@ func hevcProfile(idc uint8) string {
 		return "Rext"
 	}
 	return fmt.Sprintf("profile %d", idc)
+}
+
+// av1Level names an AV1 seq_level_idx: 2.0 + idx/4 . idx%4; 31 is "max"
+// (no level constraint), 24-30 are reserved.
+func av1Level(idx uint8) string {
+	switch {
+	case idx < 24:
+		return fmt.Sprintf("%d.%d", 2+idx/4, idx%4)
+	case idx == 31:
+		return "max"
+	}
+	return ""
 }
 
 // av1Profile names an AV1 seq_profile.

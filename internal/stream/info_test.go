@@ -168,6 +168,114 @@ func TestInfoOtherCodecs(t *testing.T) {
 	})
 }
 
+// ex is an E-RTMP video body: the first byte, the FourCC, then parts.
+func ex(b0 byte, fourCC string, parts ...[]byte) []byte {
+	p := append([]byte{b0}, fourCC...)
+	for _, part := range parts {
+		p = append(p, part...)
+	}
+	return st.Buf(p)
+}
+
+func TestInfoEnhancedCodecs(t *testing.T) {
+	hvcC10 := flvFixture(t, "hvcc_322x242_main10.bin")
+	av1C444 := flvFixture(t, "av1c_1280x720_444_10bit.bin")
+	av1C := flvFixture(t, "av1c_320x240.bin")
+	vpcC := flvFixture(t, "vpcc_box_320x240.bin")
+	vp9Key := flvFixture(t, "vp9_keyhdr_320x240.bin")
+	vp9Inter := flvFixture(t, "vp9_interhdr_320x240.bin")
+
+	t.Run("HEVC Main 10 with cropping", func(t *testing.T) {
+		s := New(testConfig())
+		write(t, s, flv.TagVideo, 0, ex(0x90, "hvc1", hvcC10))
+		require.Equal(t, &VideoInfo{Codec: "hevc", Profile: "Main 10", Level: "2.0", Width: 322, Height: 242}, s.Info().Video)
+	})
+	t.Run("legacy HEVC codec id 12", func(t *testing.T) {
+		s := New(testConfig())
+		write(t, s, flv.TagVideo, 0, st.Buf(append([]byte{0x1c, 0, 0, 0, 0}, flvFixture(t, "hvcc_320x240.bin")...)))
+		for i := range 10 {
+			b0 := byte(0x2c) // inter frame, codec id 12
+			if i%5 == 0 {
+				b0 = 0x1c
+			}
+			write(t, s, flv.TagVideo, uint32(i*40), st.Buf([]byte{b0, 1, 0, 0, 0, 0, 0, 0, 1, 0x02}))
+		}
+		v := s.Info().Video
+		require.Equal(t, &VideoInfo{Codec: "hevc", Profile: "Main", Level: "2.0", Width: 320, Height: 240, FPS: 25,
+			GOPFrames: 5, KeyframeInterval: 200}, v)
+	})
+	t.Run("AV1 High profile from the record's sequence header", func(t *testing.T) {
+		s := New(testConfig())
+		write(t, s, flv.TagVideo, 0, ex(0x90, "av01", av1C444))
+		require.Equal(t, &VideoInfo{Codec: "av1", Profile: "High", Level: "3.1", Width: 1280, Height: 720}, s.Info().Video)
+	})
+	t.Run("AV1 record without configOBUs: size from the first key frame", func(t *testing.T) {
+		s := New(testConfig())
+		write(t, s, flv.TagVideo, 0, ex(0x90, "av01", av1C[:4]))
+		require.Equal(t, &VideoInfo{Codec: "av1", Profile: "Main", Level: "2.0"}, s.Info().Video)
+		td := []byte{0x12, 0}
+		write(t, s, flv.TagVideo, 0, ex(0x91, "av01", td, av1C[4:], []byte{0x32, 1, 0x10}))
+		require.Equal(t, &VideoInfo{Codec: "av1", Profile: "Main", Level: "2.0", Width: 320, Height: 240}, s.Info().Video)
+	})
+	t.Run("VP9: profile and level from the record, size from a key frame", func(t *testing.T) {
+		s := New(testConfig())
+		write(t, s, flv.TagScript, 0, metadata("videocodecid", float64(flv.FourCCVP9)))
+		require.Equal(t, &VideoInfo{Codec: "vp9"}, s.Info().Video, "onMetaData's FourCC number, before any video")
+		write(t, s, flv.TagVideo, 0, ex(0x90, "vp09", vpcC))
+		require.Equal(t, &VideoInfo{Codec: "vp9", Profile: "Profile 0", Level: "2.0"}, s.Info().Video)
+		write(t, s, flv.TagVideo, 0, ex(0xa1, "vp09", vp9Inter))
+		require.Zero(t, s.Info().Video.Width, "an inter frame has no size")
+		write(t, s, flv.TagVideo, 40, ex(0x91, "vp09", vp9Key))
+		write(t, s, flv.TagVideo, 80, ex(0xa3, "vp09", vp9Inter))
+		v := s.Info().Video
+		require.Equal(t, [2]int{320, 240}, [2]int{v.Width, v.Height})
+		require.Equal(t, 25.0, v.FPS)
+	})
+	t.Run("VP9 without a record: profile and size from a key frame", func(t *testing.T) {
+		s := New(testConfig())
+		write(t, s, flv.TagVideo, 0, ex(0x91, "vp09", vp9Key))
+		require.Equal(t, &VideoInfo{Codec: "vp9", Profile: "Profile 0", Width: 320, Height: 240}, s.Info().Video)
+	})
+	t.Run("metadata packets and command frames are no frames", func(t *testing.T) {
+		s := New(testConfig())
+		write(t, s, flv.TagVideo, 0, ex(0x90, "av01", av1C))
+		amf := []byte{0x02, 0x00, 0x09, 'c', 'o', 'l', 'o', 'r', 'I', 'n', 'f', 'o', 0x03, 0, 0, 9}
+		for i := range 8 {
+			write(t, s, flv.TagVideo, uint32(i*100), ex(0x91, "av01", []byte{0x32, 1, 0x10}))
+			write(t, s, flv.TagVideo, uint32(i*100+10), ex(0x94, "av01", amf))
+			write(t, s, flv.TagVideo, uint32(i*100+20), st.Buf([]byte{0xd1, 0}))
+			write(t, s, flv.TagVideo, uint32(i*100+30), st.Buf(append([]byte{0x97, 2, 0, 0, 1, 0x04}, append([]byte("av01"), amf...)...)))
+		}
+		v := s.Info().Video
+		require.Equal(t, 10.0, v.FPS)
+		require.Equal(t, 1, v.GOPFrames)
+	})
+	t.Run("multitrack: the default track", func(t *testing.T) {
+		s := New(testConfig())
+		u24 := func(n int) []byte { return []byte{byte(n >> 16), byte(n >> 8), byte(n)} }
+		// Track 1 (AV1) then track 0 (HEVC), each in its own message.
+		write(t, s, flv.TagVideo, 0, st.Buf(append([]byte{0x96, 0x00, 'a', 'v', '0', '1', 1}, av1C...)))
+		write(t, s, flv.TagVideo, 0, st.Buf(append([]byte{0x96, 0x00, 'h', 'v', 'c', '1', 0}, hvcC10...)))
+		require.Equal(t, &VideoInfo{Codec: "hevc", Profile: "Main 10", Level: "2.0", Width: 322, Height: 242}, s.Info().Video)
+		write(t, s, flv.TagVideo, 0, st.Buf(append([]byte{0x96, 0x00, 'a', 'v', '0', '1', 1}, av1C...)))
+		require.Equal(t, "hevc", s.Info().Video.Codec, "track 1 does not replace track 0")
+		// Both in one message: the first.
+		mt := append([]byte{0x96, 0x20, 'a', 'v', '0', '1', 1}, u24(len(av1C))...)
+		mt = append(append(mt, av1C...), 'h', 'v', 'c', '1', 0)
+		mt = append(append(mt, u24(len(hvcC10))...), hvcC10...)
+		write(t, s, flv.TagVideo, 0, st.Buf(mt))
+		require.Equal(t, &VideoInfo{Codec: "av1", Profile: "Main", Level: "2.0", Width: 320, Height: 240}, s.Info().Video)
+	})
+	t.Run("FLAC STREAMINFO", func(t *testing.T) {
+		s := New(testConfig())
+		// STREAMINFO: 4096/4096 blocks, frame sizes 0, 96000 Hz, 6 channels, 24 bits.
+		info := []byte{0x10, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x17, 0x70, 0x0a, 0x70, 0, 0, 0, 0}
+		cfg := append(append([]byte("fLaC"), 0x80, 0, 0, 34), info...)
+		write(t, s, flv.TagAudio, 0, st.Buf(append([]byte{0x90, 'f', 'L', 'a', 'C'}, cfg...)))
+		require.Equal(t, &AudioInfo{Codec: "flac", SampleRate: 96000, Channels: 6}, s.Info().Audio)
+	})
+}
+
 func TestQueued(t *testing.T) {
 	s := New(testConfig())
 	sub := s.Subscribe()

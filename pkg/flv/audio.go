@@ -59,6 +59,18 @@ type AudioInfo struct {
 	// Data is the rest of the body after all headers when it is not a
 	// sequence header (coded frames or a multichannel configuration).
 	Data []byte
+
+	// Multitrack reports an E-RTMP v2 multitrack message. FourCC,
+	// Channels, Config and Data then describe its first track, PacketType
+	// is the packet type all its tracks share, and every track has been
+	// checked (framing and body); ParseAudioTracks returns them all.
+	Multitrack bool
+	// MultitrackType is the AvMultitrackType (MultitrackOneTrack, ...).
+	MultitrackType uint8
+	// TrackID is the first track's id (0 without multitrack).
+	TrackID uint8
+	// Tracks is the number of tracks of a multitrack message (0 otherwise).
+	Tracks int
 }
 
 // legacySoundRates maps the legacy SoundRate flag to Hz.
@@ -71,8 +83,11 @@ var legacySoundRates = [4]int{5512, 11025, 22050, 44100}
 // ModEx prefixes). An empty payload is reported as Silence without error.
 // A legacy AAC body of a single byte is accepted with only the flags set.
 //
+// An E-RTMP v2 multitrack message is walked track by track; AudioInfo
+// describes its first track, and ParseAudioTracks returns them all.
+//
 // On error the returned AudioInfo holds the fields parsed before the
-// failure (e.g. E-RTMP multitrack, reported as ErrUnsupported).
+// failure (e.g. an unknown FourCC, reported as ErrUnsupported).
 func ParseAudio(payload []byte) (AudioInfo, error) {
 	var a AudioInfo
 	if len(payload) == 0 {
@@ -121,44 +136,149 @@ func ParseAudio(payload []byte) (AudioInfo, error) {
 	return a, nil
 }
 
-// parseExAudio parses an E-RTMP ExAudioTagHeader body (SoundFormat 9).
+// parseExAudio parses an E-RTMP ExAudioTagHeader body (SoundFormat 9):
+// the header, the first track, then (multitrack) the other tracks,
+// which must be intact too.
 func parseExAudio(p []byte, a *AudioInfo) error {
-	pos, pt, nano, err := skipModEx(p, 1, p[0]&0x0f)
-	a.PacketType = pt
-	a.NanoOffset = nano
+	h, err := parseExAudioHeader(p, a)
 	if err != nil {
 		return err
 	}
+	t, next, err := nextAudioTrack(p, h.pos, &h)
+	a.FourCC, a.TrackID = t.FourCC, t.TrackID
+	if err != nil {
+		return err
+	}
+	a.SequenceHeader = h.pt == AudioPacketSequenceStart
+	a.EndOfSequence = h.pt == AudioPacketSequenceEnd
+	a.Config, a.Data = t.Config, t.Data
+	if t.err != nil {
+		return t.err
+	}
+	a.Channels = t.Channels
+	if !knownAudioFourCC(a.FourCC) {
+		return fmt.Errorf("%w: audio FourCC %q", ErrUnsupported, FourCCString(a.FourCC))
+	}
+	if a.Multitrack {
+		a.Tracks = 1
+		for next < len(p) {
+			var t2 AudioTrack
+			if t2, next, err = nextAudioTrack(p, next, &h); err != nil {
+				return err
+			}
+			if t2.err != nil {
+				return t2.err
+			}
+			a.Tracks++
+		}
+	}
+	return nil
+}
+
+// parseExAudioHeader reads an ExAudioTagHeader up to its first track and
+// fills the header fields of a.
+func parseExAudioHeader(p []byte, a *AudioInfo) (exHeader, error) {
+	var h exHeader
+	pos, pt, nano, err := skipModEx(p, 1, p[0]&0x0f)
+	a.PacketType = pt
+	a.NanoOffset = nano
+	h.pt = pt
+	if err != nil {
+		return h, err
+	}
 	if pt == AudioPacketMultitrack {
-		return fmt.Errorf("%w: E-RTMP audio multitrack", ErrUnsupported)
+		h.pos, err = parseMultitrackHeader(p, pos, &h, AudioPacketMultitrack, AudioPacketModEx)
+		a.Multitrack, a.MultitrackType, a.PacketType = true, h.mtType, h.pt
+		return h, err
 	}
 	if len(p)-pos < 4 {
-		return fmt.Errorf("%w: missing audio FourCC", ErrShortPayload)
+		return h, fmt.Errorf("%w: missing audio FourCC", ErrShortPayload)
 	}
-	a.FourCC = be32(p[pos:])
-	body := p[pos+4:]
-	switch pt {
+	h.fourCC = be32(p[pos:])
+	h.pos = pos
+	return h, nil
+}
+
+// knownAudioFourCC reports the E-RTMP audio FourCCs this package knows.
+func knownAudioFourCC(fourCC uint32) bool {
+	switch fourCC {
+	case FourCCAAC, FourCCOpus, FourCCFLAC, FourCCAC3, FourCCEAC3, FourCCMP3:
+		return true
+	}
+	return false
+}
+
+// AudioTrack is one track of an E-RTMP audio message, as ParseAudioTracks
+// returns it. Config and Data alias the payload.
+type AudioTrack struct {
+	// TrackID is the multitrack track id; 0 without multitrack.
+	TrackID uint8
+	FourCC  uint32
+	// Channels is the channel count of a MultichannelConfig packet.
+	Channels int
+	// Config is the track's sequence header for a sequence start; Data
+	// its coded frames, multichannel configuration or end-of-sequence
+	// body otherwise.
+	Config, Data []byte
+
+	err error // the body does not fit the packet type (kept for ParseAudio)
+}
+
+// nextAudioTrack reads the track at p[pos:] and parses its body by the
+// packet type. A body that does not fit is reported in t.err, the framing
+// error (if any) as err.
+func nextAudioTrack(p []byte, pos int, h *exHeader) (t AudioTrack, next int, err error) {
+	var body []byte
+	t.FourCC, t.TrackID, body, next, err = nextTrack(p, pos, h)
+	if err != nil {
+		return t, next, err
+	}
+	switch h.pt {
 	case AudioPacketSequenceStart:
-		a.SequenceHeader = true
-		a.Config = body
-	case AudioPacketCodedFrames:
-		a.Data = body
-	case AudioPacketSequenceEnd:
-		a.EndOfSequence = true
-		a.Data = body
+		t.Config = body
+	case AudioPacketCodedFrames, AudioPacketSequenceEnd:
+		t.Data = body
 	case AudioPacketMultichannelConfig:
 		// audioChannelOrder UI8, channelCount UI8, then a mapping or mask.
 		if len(body) < 2 {
-			return fmt.Errorf("%w: multichannel config", ErrShortPayload)
+			t.err = fmt.Errorf("%w: multichannel config", ErrShortPayload)
+			return t, next, nil
 		}
-		a.Channels = int(body[1])
-		a.Data = body
+		t.Channels = int(body[1])
+		t.Data = body
 	default:
-		return fmt.Errorf("%w: reserved audio packet type %d", ErrUnsupported, pt)
+		t.err = fmt.Errorf("%w: reserved audio packet type %d", ErrUnsupported, h.pt)
 	}
-	switch a.FourCC {
-	case FourCCAAC, FourCCOpus, FourCCFLAC, FourCCAC3, FourCCEAC3, FourCCMP3:
-		return nil
+	return t, next, nil
+}
+
+// ParseAudioTracks appends every track of an E-RTMP audio message to dst:
+// one for a single-track message, each track of a multitrack one (E-RTMP
+// v2). It returns ErrUnsupported for a legacy body or a reserved packet
+// type, and the tracks read before any error. It allocates only when dst
+// must grow.
+func ParseAudioTracks(dst []AudioTrack, payload []byte) ([]AudioTrack, error) {
+	if len(payload) == 0 || payload[0]>>4 != SoundFormatExHeader {
+		return dst, fmt.Errorf("%w: not an E-RTMP audio body", ErrUnsupported)
 	}
-	return fmt.Errorf("%w: audio FourCC %q", ErrUnsupported, FourCCString(a.FourCC))
+	var a AudioInfo
+	h, err := parseExAudioHeader(payload, &a)
+	if err != nil {
+		return dst, err
+	}
+	for pos, first := h.pos, true; first || pos < len(payload); first = false {
+		t, next, err := nextAudioTrack(payload, pos, &h)
+		if err != nil {
+			return dst, err
+		}
+		if t.err != nil {
+			return dst, t.err
+		}
+		dst = append(dst, t)
+		pos = next
+		if !h.multitrack {
+			break
+		}
+	}
+	return dst, nil
 }

@@ -109,10 +109,21 @@ func TestParseAudio(t *testing.T) {
 			want: AudioInfo{Format: SoundFormatExHeader, FourCC: FourCCMP3, PacketType: 1, NanoOffset: 256, Data: raw},
 		},
 		{
-			name:    "enhanced multitrack",
-			in:      cat(0x95, 0x00, "Opus", 0, raw),
-			want:    AudioInfo{Format: SoundFormatExHeader, PacketType: 5},
-			wantErr: ErrUnsupported,
+			name: "enhanced multitrack OneTrack",
+			in:   cat(0x95, 0x01, "Opus", 2, raw),
+			want: AudioInfo{Format: SoundFormatExHeader, FourCC: FourCCOpus, PacketType: 1, Data: raw, Multitrack: true, TrackID: 2, Tracks: 1},
+		},
+		{
+			name: "enhanced multitrack ManyTracksManyCodecs",
+			in:   cat(0x95, 0x20, "Opus", 0, 0, 0, 3, "abc", "mp4a", 1, 0, 0, 2, 0x12, 0x10),
+			want: AudioInfo{Format: SoundFormatExHeader, FourCC: FourCCOpus, SequenceHeader: true, Config: []byte("abc"),
+				Multitrack: true, MultitrackType: MultitrackManyTracksManyCodecs, Tracks: 2},
+		},
+		{
+			name:    "enhanced multitrack track cut short",
+			in:      cat(0x95, 0x11, "Opus", 0, 0, 0, 5, raw),
+			want:    AudioInfo{Format: SoundFormatExHeader, FourCC: FourCCOpus, PacketType: 1, Multitrack: true, MultitrackType: MultitrackManyTracks},
+			wantErr: ErrShortPayload,
 		},
 		{
 			name:    "enhanced unknown FourCC",

@@ -1,11 +1,14 @@
 // Package flv builds FLV tag bytes and parses the codec headers carried in
 // FLV/RTMP audio and video payloads: legacy AVC/HEVC (codec id 12) and AAC,
-// enhanced RTMP v1/v2 headers (hvc1, av01, vp09, avc1; mp4a, Opus, fLaC,
-// ac-3, ec-3, .mp3; ModEx; multitrack is reported as unsupported), the AVC
-// decoder configuration and SPS, the AudioSpecificConfig, onMetaData, and
-// whole FLV files or streams (Reader). It depends on the standard library
-// only and is meant to be imported by other Go projects; every parser is
-// fuzzed (fuzz_test.go).
+// enhanced RTMP v1/v2 headers (hvc1, av01, vp09, vp08, avc1; mp4a, Opus,
+// fLaC, ac-3, ec-3, .mp3; ModEx; multitrack, walked track by track), the
+// codec configuration records and what they carry (AVC and HEVC decoder
+// configuration records and their SPS, the AV1CodecConfigurationRecord
+// and sequence header OBU, the VPCodecConfigurationRecord, a VP9 frame's
+// uncompressed header), the AudioSpecificConfig, onMetaData, and whole FLV
+// files or streams (Reader). It depends on the standard library only and
+// is meant to be imported by other Go projects; every parser is fuzzed
+// (fuzz_test.go).
 //
 // The builders are meant for the hot path of a live origin: every incoming
 // RTMP audio, video or data message is turned into FLV tag bytes once, and
@@ -14,13 +17,19 @@
 // never allocate when the destination is large enough.
 //
 // The parsers (ParseVideo, ParseAudio, ParseAVCDecoderConfig,
-// ParseAudioSpecificConfig) never panic and never allocate on success; the
-// slices they return alias the input.
+// ParseHEVCDecoderConfig, ParseHEVCSPS, ParseAV1CodecConfig,
+// ParseAV1SequenceHeader, ParseAV1OBU, ParseVPCodecConfig,
+// ParseVP9FrameHeader, ParseAudioSpecificConfig) never panic and never
+// allocate on success; the slices they return alias the input.
+// ParseVideoTracks and ParseAudioTracks allocate only to grow the slice
+// they are given.
 //
 // References: Adobe "Video File Format Specification" v10.1 (FLV),
 // Veovera "Enhanced RTMP" v1/v2, ISO/IEC 14496-15 (AVC/HEVC decoder
-// configuration records), ITU-T H.264 7.3.2.1 (SPS) and ISO/IEC 14496-3
-// 1.6.2.1 (AudioSpecificConfig).
+// configuration records), ITU-T H.264 7.3.2.1 and H.265 7.3.2.2 (SPS), the
+// AV1 bitstream specification 5.3-5.5 and its ISOBMFF binding (av1C), the
+// VP9 bitstream specification 6.2 and the VP codec ISOBMFF binding (vpcC),
+// and ISO/IEC 14496-3 1.6.2.1 (AudioSpecificConfig).
 package flv
 
 import (

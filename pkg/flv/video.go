@@ -73,6 +73,18 @@ const (
 	VideoPacketModEx                uint8 = 7
 )
 
+// E-RTMP v2 AvMultitrackType values, shared by audio and video.
+const (
+	// MultitrackOneTrack is one track with a track id, to its end.
+	MultitrackOneTrack uint8 = 0
+	// MultitrackManyTracks is several tracks of one codec, each with its
+	// id and size.
+	MultitrackManyTracks uint8 = 1
+	// MultitrackManyTracksManyCodecs is several tracks, each with its own
+	// FourCC, id and size.
+	MultitrackManyTracksManyCodecs uint8 = 2
+)
+
 // E-RTMP video FourCCs.
 const (
 	FourCCAVC  uint32 = 'a'<<24 | 'v'<<16 | 'c'<<8 | '1'
@@ -110,6 +122,19 @@ type VideoInfo struct {
 	// sequence header: coded frames, AMF metadata (VideoPacketMetadata) or
 	// the command byte of a command frame. It aliases the payload.
 	Data []byte
+
+	// Multitrack reports an E-RTMP v2 multitrack message. FourCC, Codec,
+	// CompositionTime, Config and Data then describe its first track,
+	// PacketType is the packet type all its tracks share, and every
+	// track has been checked (framing and body); ParseVideoTracks
+	// returns them all.
+	Multitrack bool
+	// MultitrackType is the AvMultitrackType (MultitrackOneTrack, ...).
+	MultitrackType uint8
+	// TrackID is the first track's id (0 without multitrack).
+	TrackID uint8
+	// Tracks is the number of tracks of a multitrack message (0 otherwise).
+	Tracks int
 }
 
 // ParseVideo reads a video tag body (the RTMP video message payload).
@@ -126,9 +151,14 @@ type VideoInfo struct {
 // Keyframe && !SequenceHeader && !EndOfSequence. E-RTMP Metadata packets
 // are never key frames, as their frame type is to be ignored.
 //
+// An E-RTMP v2 multitrack message is walked track by track (each track's
+// FourCC, id and size must fit the payload); VideoInfo describes its first
+// track, and ParseVideoTracks returns them all.
+//
 // On error the returned VideoInfo holds the fields parsed before the
 // failure, which lets a relay forward tags it cannot fully interpret
-// (e.g. E-RTMP multitrack, reported as ErrUnsupported).
+// (e.g. an unknown FourCC or a reserved packet type, reported as
+// ErrUnsupported).
 func ParseVideo(payload []byte) (VideoInfo, error) {
 	var v VideoInfo
 	if len(payload) == 0 {
@@ -185,79 +215,260 @@ func ParseVideo(payload []byte) (VideoInfo, error) {
 	return v, nil
 }
 
-// parseExVideo parses an E-RTMP ExVideoTagHeader body (bit 0x80 set).
+// parseExVideo parses an E-RTMP ExVideoTagHeader body (bit 0x80 set):
+// the header, then the first track, then (multitrack) the other tracks,
+// which must be intact too.
 func parseExVideo(p []byte, v *VideoInfo) error {
+	h, err := parseExVideoHeader(p, v)
+	if err != nil || h.command {
+		return err
+	}
+	t, next, err := nextVideoTrack(p, h.pos, &h)
+	v.FourCC, v.Codec, v.TrackID = t.FourCC, t.Codec, t.TrackID
+	if err != nil {
+		return err
+	}
+	// The frame type is to be ignored for metadata packets.
+	v.Keyframe = v.FrameType == FrameKey && h.pt != VideoPacketMetadata
+	v.SequenceHeader = h.pt == VideoPacketSequenceStart || h.pt == VideoPacketMPEG2TSSequenceStart
+	v.EndOfSequence = h.pt == VideoPacketSequenceEnd
+	v.CompositionTime, v.Config, v.Data = t.CompositionTime, t.Config, t.Data
+	if t.err != nil {
+		return t.err
+	}
+	if v.Codec == VideoCodecOther {
+		return fmt.Errorf("%w: video FourCC %q", ErrUnsupported, FourCCString(v.FourCC))
+	}
+	if v.Multitrack {
+		v.Tracks = 1
+		for next < len(p) {
+			var t2 VideoTrack
+			if t2, next, err = nextVideoTrack(p, next, &h); err != nil {
+				return err
+			}
+			if t2.err != nil {
+				return t2.err
+			}
+			v.Tracks++
+		}
+	}
+	return nil
+}
+
+// exHeader is what precedes the first track of an E-RTMP audio or video
+// message.
+type exHeader struct {
+	pt         uint8 // packet type after ModEx and multitrack
+	command    bool  // a video command frame: no FourCC, no tracks
+	multitrack bool
+	mtType     uint8
+	fourCC     uint32 // the tracks' FourCC unless mtType is ManyTracksManyCodecs
+	pos        int    // where the first track starts
+}
+
+// parseExVideoHeader reads an ExVideoTagHeader up to its first track and
+// fills the header fields of v.
+func parseExVideoHeader(p []byte, v *VideoInfo) (exHeader, error) {
+	var h exHeader
 	v.Enhanced = true
 	v.FrameType = (p[0] >> 4) & 0x07
 	pos, pt, nano, err := skipModEx(p, 1, p[0]&0x0f)
 	v.PacketType = pt
 	v.NanoOffset = nano
+	h.pt = pt
 	if err != nil {
-		return err
+		return h, err
 	}
-
 	if pt != VideoPacketMetadata {
 		if v.FrameType == 0 || v.FrameType > FrameCommand {
-			return fmt.Errorf("%w: reserved video frame type %d", ErrUnsupported, v.FrameType)
+			return h, fmt.Errorf("%w: reserved video frame type %d", ErrUnsupported, v.FrameType)
 		}
 		if v.FrameType == FrameCommand {
 			// videoCommand UI8 follows; there is no FourCC and no video body.
 			if pos >= len(p) {
-				return fmt.Errorf("%w: missing video command", ErrShortPayload)
+				return h, fmt.Errorf("%w: missing video command", ErrShortPayload)
 			}
 			v.Data = p[pos:]
-			return nil
+			h.command = true
+			return h, nil
 		}
 	}
 	if pt == VideoPacketMultitrack {
-		return fmt.Errorf("%w: E-RTMP video multitrack", ErrUnsupported)
+		h.pos, err = parseMultitrackHeader(p, pos, &h, VideoPacketMultitrack, packetTypeModEx)
+		v.Multitrack, v.MultitrackType, v.PacketType = true, h.mtType, h.pt
+		return h, err
 	}
 	if len(p)-pos < 4 {
-		return fmt.Errorf("%w: missing video FourCC", ErrShortPayload)
+		return h, fmt.Errorf("%w: missing video FourCC", ErrShortPayload)
 	}
-	v.FourCC = be32(p[pos:])
-	pos += 4
-	switch v.FourCC {
-	case FourCCAVC:
-		v.Codec = VideoCodecAVC
-	case FourCCHEVC:
-		v.Codec = VideoCodecHEVC
-	case FourCCAV1:
-		v.Codec = VideoCodecAV1
-	case FourCCVP9:
-		v.Codec = VideoCodecVP9
-	case FourCCVP8:
-		v.Codec = VideoCodecVP8
-	}
-	// The frame type is to be ignored for metadata packets.
-	v.Keyframe = v.FrameType == FrameKey && pt != VideoPacketMetadata
+	h.fourCC = be32(p[pos:])
+	h.pos = pos
+	return h, nil
+}
 
-	body := p[pos:]
-	switch pt {
+// parseMultitrackHeader reads the AvMultitrackType and packet type byte and
+// the shared FourCC of a multitrack message at p[pos:] (after the packet
+// type Multitrack) and returns where the first track starts.
+func parseMultitrackHeader(p []byte, pos int, h *exHeader, multitrack, modEx uint8) (int, error) {
+	h.multitrack = true
+	if pos >= len(p) {
+		return pos, fmt.Errorf("%w: missing multitrack type", ErrShortPayload)
+	}
+	h.mtType, h.pt = p[pos]>>4, p[pos]&0x0f
+	pos++
+	if h.pt == multitrack || h.pt == modEx {
+		return pos, fmt.Errorf("%w: multitrack packet type %d", ErrMalformed, h.pt)
+	}
+	if h.mtType > MultitrackManyTracksManyCodecs {
+		return pos, fmt.Errorf("%w: reserved multitrack type %d", ErrUnsupported, h.mtType)
+	}
+	if h.mtType != MultitrackManyTracksManyCodecs {
+		if len(p)-pos < 4 {
+			return pos, fmt.Errorf("%w: missing multitrack FourCC", ErrShortPayload)
+		}
+		h.fourCC = be32(p[pos:])
+		pos += 4
+	}
+	return pos, nil
+}
+
+// nextTrack reads the framing of one track at p[pos:]: its FourCC (when
+// each track has its own), track id and size (except for a single track,
+// which runs to the end). It returns the track's body and where the next
+// track starts. Without multitrack, p[pos:] is the FourCC and what follows
+// it is the one track.
+func nextTrack(p []byte, pos int, h *exHeader) (fourCC uint32, id uint8, body []byte, next int, err error) {
+	fourCC = h.fourCC
+	if !h.multitrack {
+		return fourCC, 0, p[pos+4:], len(p), nil
+	}
+	if h.mtType == MultitrackManyTracksManyCodecs {
+		if len(p)-pos < 4 {
+			return 0, 0, nil, pos, fmt.Errorf("%w: missing track FourCC", ErrShortPayload)
+		}
+		fourCC = be32(p[pos:])
+		pos += 4
+	}
+	if pos >= len(p) {
+		return fourCC, 0, nil, pos, fmt.Errorf("%w: missing track id", ErrShortPayload)
+	}
+	id = p[pos]
+	pos++
+	if h.mtType == MultitrackOneTrack {
+		return fourCC, id, p[pos:], len(p), nil
+	}
+	if len(p)-pos < 3 {
+		return fourCC, id, nil, pos, fmt.Errorf("%w: missing track size", ErrShortPayload)
+	}
+	size := int(p[pos])<<16 | int(p[pos+1])<<8 | int(p[pos+2])
+	pos += 3
+	if len(p)-pos < size {
+		return fourCC, id, nil, pos, fmt.Errorf("%w: track of %d bytes, %d left", ErrShortPayload, size, len(p)-pos)
+	}
+	return fourCC, id, p[pos : pos+size : pos+size], pos + size, nil
+}
+
+// VideoTrack is one track of an E-RTMP video message, as ParseVideoTracks
+// returns it. Config and Data alias the payload.
+type VideoTrack struct {
+	// TrackID is the multitrack track id; 0 without multitrack.
+	TrackID uint8
+	FourCC  uint32
+	Codec   VideoCodec // VideoCodecOther for a FourCC this package does not know
+	// CompositionTime is the composition time offset in ms ('avc1' and
+	// 'hvc1' CodedFrames).
+	CompositionTime int32
+	// Config is the track's configuration record for a sequence start;
+	// Data its coded frames, metadata or end-of-sequence body otherwise.
+	Config, Data []byte
+
+	err error // the body does not fit the packet type (kept for ParseVideo)
+}
+
+// nextVideoTrack reads the track at p[pos:] and parses its body by the
+// packet type. A body that does not fit is reported in t.err, the framing
+// error (if any) as err.
+func nextVideoTrack(p []byte, pos int, h *exHeader) (t VideoTrack, next int, err error) {
+	var body []byte
+	t.FourCC, t.TrackID, body, next, err = nextTrack(p, pos, h)
+	t.Codec = videoCodecOf(t.FourCC)
+	if err != nil {
+		return t, next, err
+	}
+	switch h.pt {
 	case VideoPacketSequenceStart, VideoPacketMPEG2TSSequenceStart:
-		v.SequenceHeader = true
-		v.Config = body
+		t.Config = body
 	case VideoPacketCodedFrames:
-		if v.Codec == VideoCodecAVC || v.Codec == VideoCodecHEVC {
+		if t.Codec == VideoCodecAVC || t.Codec == VideoCodecHEVC {
 			if len(body) < 3 {
-				return fmt.Errorf("%w: missing composition time", ErrShortPayload)
+				t.err = fmt.Errorf("%w: missing composition time", ErrShortPayload)
+				return t, next, nil
 			}
-			v.CompositionTime = si24(body)
+			t.CompositionTime = si24(body)
 			body = body[3:]
 		}
-		v.Data = body
-	case VideoPacketCodedFramesX, VideoPacketMetadata:
-		v.Data = body
-	case VideoPacketSequenceEnd:
-		v.EndOfSequence = true
-		v.Data = body
+		t.Data = body
+	case VideoPacketCodedFramesX, VideoPacketMetadata, VideoPacketSequenceEnd:
+		t.Data = body
 	default:
-		return fmt.Errorf("%w: reserved video packet type %d", ErrUnsupported, pt)
+		t.err = fmt.Errorf("%w: reserved video packet type %d", ErrUnsupported, h.pt)
 	}
-	if v.Codec == VideoCodecOther {
-		return fmt.Errorf("%w: video FourCC %q", ErrUnsupported, FourCCString(v.FourCC))
+	return t, next, nil
+}
+
+// videoCodecOf maps an E-RTMP video FourCC to its codec.
+func videoCodecOf(fourCC uint32) VideoCodec {
+	switch fourCC {
+	case FourCCAVC:
+		return VideoCodecAVC
+	case FourCCHEVC:
+		return VideoCodecHEVC
+	case FourCCAV1:
+		return VideoCodecAV1
+	case FourCCVP9:
+		return VideoCodecVP9
+	case FourCCVP8:
+		return VideoCodecVP8
 	}
-	return nil
+	return VideoCodecOther
+}
+
+// ParseVideoTracks appends every track of an E-RTMP video message to dst:
+// one for a single-track message, each track of a multitrack one (E-RTMP
+// v2). The packet type, frame type and the rest of the header are
+// ParseVideo's. It returns ErrUnsupported for a legacy body, a command
+// frame or a reserved packet type, and the tracks read before any error.
+// It allocates only when dst must grow.
+func ParseVideoTracks(dst []VideoTrack, payload []byte) ([]VideoTrack, error) {
+	if len(payload) == 0 {
+		return dst, fmt.Errorf("%w: empty video body", ErrShortPayload)
+	}
+	if payload[0]&0x80 == 0 {
+		return dst, fmt.Errorf("%w: legacy video body has no tracks", ErrUnsupported)
+	}
+	var v VideoInfo
+	h, err := parseExVideoHeader(payload, &v)
+	if err != nil {
+		return dst, err
+	}
+	if h.command {
+		return dst, fmt.Errorf("%w: video command frame has no tracks", ErrUnsupported)
+	}
+	for pos, first := h.pos, true; first || pos < len(payload); first = false {
+		t, next, err := nextVideoTrack(payload, pos, &h)
+		if err != nil {
+			return dst, err
+		}
+		if t.err != nil {
+			return dst, t.err
+		}
+		dst = append(dst, t)
+		pos = next
+		if !h.multitrack {
+			break
+		}
+	}
+	return dst, nil
 }
 
 // modExTimestampOffsetNano is the Video/AudioPacketModExType of a

@@ -31,3 +31,13 @@ type Handler interface {
 	OnUnknownDataMessage(timestamp uint32, data *message.DataMessage) error
 	OnClose()
 }
+
+// ConnectResultHandler is an optional interface of a Handler (headwater
+// patch 13). When OnConnect has accepted a connection, OnConnectResult is
+// called with the client's connect command and the _result about to be
+// sent, which it may change: e.g. add properties to the information object
+// through result.InformationExtra (enhanced RTMP's fourCcList). It is not
+// called for a refused connection.
+type ConnectResultHandler interface {
+	OnConnectResult(timestamp uint32, cmd *message.NetConnectionConnect, result *message.NetConnectionConnectResult)
+}

@@ -96,6 +96,9 @@ func (h *serverControlNotConnectedHandler) onCommand(
 		}
 
 		result := h.newConnectSuccessResult()
+		if rh, ok := h.sh.stream.userHandler().(ConnectResultHandler); ok { // headwater patch 13
+			rh.OnConnectResult(timestamp, cmd, result)
+		}
 
 		l.Infof("Connect: ResponseBody = %#v", result)
 		if err := h.sh.stream.ReplyConnect(chunkStreamID, timestamp, result); err != nil {

@@ -8,6 +8,11 @@
 package message
 
 import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+
 	"github.com/mitchellh/mapstructure"
 	"github.com/pkg/errors"
 	"github.com/yutopp/go-amf0"
@@ -56,7 +61,17 @@ func (t *NetConnectionConnect) ToArgs(ty EncodingType) ([]interface{}, error) {
 type NetConnectionConnectResult struct {
 	Properties  NetConnectionConnectResultProperties
 	Information NetConnectionConnectResultInformation
+	// InformationExtra holds more properties of the information object
+	// (headwater patch 13), such as enhanced RTMP's fourCcList. ToArgs
+	// writes them after level, code, description and data, in key order,
+	// and never lets them replace those four; FromArgs collects every
+	// property of the information object that is not one of the four.
+	InformationExtra map[string]interface{}
 }
+
+// informationKeys are the information object's properties that
+// NetConnectionConnectResultInformation holds.
+var informationKeys = map[string]bool{"level": true, "code": true, "description": true, "data": true}
 
 type NetConnectionConnectResultProperties struct {
 	FMSVer       string `mapstructure:"fmsVer" amf0:"fmsVer"`             // TODO: fix
@@ -81,6 +96,14 @@ func (t *NetConnectionConnectResult) FromArgs(args ...interface{}) error {
 	if err := mapstructure.Decode(information, &t.Information); err != nil {
 		return errors.Wrapf(err, "Failed to mapping NetConnectionConnectResultInformation")
 	}
+	for k, v := range information {
+		if !informationKeys[k] {
+			if t.InformationExtra == nil {
+				t.InformationExtra = make(map[string]interface{})
+			}
+			t.InformationExtra[k] = v
+		}
+	}
 
 	return nil
 }
@@ -88,8 +111,49 @@ func (t *NetConnectionConnectResult) FromArgs(args ...interface{}) error {
 func (t *NetConnectionConnectResult) ToArgs(ty EncodingType) ([]interface{}, error) {
 	return []interface{}{
 		t.Properties,
-		t.Information,
+		t.informationArg(),
 	}, nil
+}
+
+// informationArg is the information object to encode: Information itself,
+// or, with InformationExtra, a struct made for the purpose whose fields are
+// Information's followed by the extra properties in key order (the AMF0
+// encoder writes a struct's fields in order, a map's in random order).
+func (t *NetConnectionConnectResult) informationArg() interface{} {
+	if len(t.InformationExtra) == 0 {
+		return t.Information
+	}
+	keys := make([]string, 0, len(t.InformationExtra))
+	for k := range t.InformationExtra {
+		if !informationKeys[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+
+	base := reflect.ValueOf(t.Information)
+	fields := make([]reflect.StructField, 0, base.NumField()+len(keys))
+	for i := 0; i < base.NumField(); i++ {
+		fields = append(fields, base.Type().Field(i))
+	}
+	anyType := reflect.TypeOf((*interface{})(nil)).Elem()
+	for i, k := range keys {
+		fields = append(fields, reflect.StructField{
+			Name: fmt.Sprintf("Extra%d", i),
+			Type: anyType,
+			Tag:  reflect.StructTag("amf0:" + strconv.Quote(k)),
+		})
+	}
+	v := reflect.New(reflect.StructOf(fields)).Elem()
+	for i := 0; i < base.NumField(); i++ {
+		v.Field(i).Set(base.Field(i))
+	}
+	for i, k := range keys {
+		if x := t.InformationExtra[k]; x != nil {
+			v.Field(base.NumField() + i).Set(reflect.ValueOf(x))
+		}
+	}
+	return v.Interface()
 }
 
 type NetConnectionCreateStream struct {
