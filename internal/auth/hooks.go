@@ -186,6 +186,14 @@ func (h *Hooks) Wait(ctx context.Context) error {
 	}
 }
 
+// CloseIdle closes the hook client's idle keep-alive connections (at
+// shutdown, after Wait: nothing is in flight).
+func (h *Hooks) CloseIdle() {
+	if h != nil {
+		h.client.CloseIdleConnections()
+	}
+}
+
 // HookCounts is what the hooks counted.
 type HookCounts struct {
 	Failed  uint64 // calls that got no answer, a timeout or a 5xx

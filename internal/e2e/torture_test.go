@@ -119,13 +119,13 @@ func TestTorture(t *testing.T) {
 type tortureStats struct {
 	publishes, pubRefused, pubResets, plays, notFound, cleanEnds, truncated, kicks, stalls, slow, aborts atomic.Int64
 	hostile, idleCut                                                                                     atomic.Int64
-	rtmpPlays, upstreamResets, originRestarts                                                            atomic.Int64
+	rtmpPlays, upstreamResets, originRestarts, authRounds, denied                                        atomic.Int64
 }
 
 func (s *tortureStats) String() string {
-	return fmt.Sprintf("publishes %d (refused %d, resets %d), hostile publishes %d, idle connections cut %d, plays %d HTTP-FLV + %d RTMP (404 %d, clean ends %d, truncated %d, stalled %d, slow %d, aborted %d), kicks %d, edge upstream resets %d, origin restarts %d",
+	return fmt.Sprintf("publishes %d (refused %d, resets %d), hostile publishes %d, idle connections cut %d, plays %d HTTP-FLV + %d RTMP (404 %d, clean ends %d, truncated %d, stalled %d, slow %d, aborted %d), kicks %d, edge upstream resets %d, origin restarts %d, rounds with hooks %d (plays denied %d)",
 		s.publishes.Load(), s.pubRefused.Load(), s.pubResets.Load(), s.hostile.Load(), s.idleCut.Load(), s.plays.Load(), s.rtmpPlays.Load(), s.notFound.Load(),
-		s.cleanEnds.Load(), s.truncated.Load(), s.stalls.Load(), s.slow.Load(), s.aborts.Load(), s.kicks.Load(), s.upstreamResets.Load(), s.originRestarts.Load())
+		s.cleanEnds.Load(), s.truncated.Load(), s.stalls.Load(), s.slow.Load(), s.aborts.Load(), s.kicks.Load(), s.upstreamResets.Load(), s.originRestarts.Load(), s.authRounds.Load(), s.denied.Load())
 }
 
 // watchdog records a dump of every goroutine's stack when a guarded
@@ -182,6 +182,17 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 	cfg.RTMP.MediaTimeout = 2 * time.Second
 	cfg.RTMP.HandshakeTimeout = 2 * time.Second
 	cfg.Stream.QueueDuration = 2 * time.Second
+	// In half the rounds, auth: a slow on_play hook (0-300 ms) that denies
+	// one play in eight, and on_stop/on_unpublish to a server that counts
+	// them, so that hooks run while publishers leave and players churn.
+	var hooks *tortureHooks
+	if rand.New(rand.NewSource(seed)).Intn(2) == 0 {
+		hooks = newTortureHooks(seed)
+		defer hooks.close()
+		cfg.Hooks.OnPlay, cfg.Hooks.OnStop, cfg.Hooks.OnUnpublish = hooks.url+"/play", hooks.url+"/stop", hooks.url+"/unpublish"
+		cfg.Hooks.Timeout = time.Second
+		st.authRounds.Add(1)
+	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel)
 	srv := server.New(cfg, log)
 	require.NoError(t, srv.Start())
@@ -683,6 +694,10 @@ func playOnce(ctx context.Context, r *rand.Rand, url string, st *tortureStats, f
 		st.notFound.Add(1)
 		return
 	}
+	if resp.StatusCode == http.StatusForbidden {
+		st.denied.Add(1) // the on_play hook said no
+		return
+	}
 	if resp.StatusCode != http.StatusOK {
 		fails.add("%s: status %d", url, resp.StatusCode)
 		return
@@ -807,4 +822,44 @@ func procStatusKiB(t *testing.T, field string) int {
 		}
 	}
 	return 0
+}
+
+// tortureHooks is an HTTP hook server for the torture: on_play waits a
+// random 0-300 ms and denies one call in eight; the others answer at once.
+type tortureHooks struct {
+	srv *http.Server
+	ln  net.Listener
+	url string
+	mu  sync.Mutex
+	rng *rand.Rand
+}
+
+func newTortureHooks(seed int64) *tortureHooks {
+	h := &tortureHooks{rng: rand.New(rand.NewSource(seed))}
+	h.ln, _ = net.Listen("tcp", "127.0.0.1:0")
+	h.url = "http://" + h.ln.Addr().String()
+	h.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.URL.Path != "/play" {
+			return
+		}
+		h.mu.Lock()
+		wait, deny := time.Duration(h.rng.Intn(300))*time.Millisecond, h.rng.Intn(8) == 0
+		h.mu.Unlock()
+		select {
+		case <-time.After(wait):
+		case <-r.Context().Done():
+		}
+		if deny {
+			w.WriteHeader(http.StatusForbidden)
+		}
+	})}
+	go func() { _ = h.srv.Serve(h.ln) }()
+	return h
+}
+
+func (h *tortureHooks) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = h.srv.Shutdown(ctx)
 }

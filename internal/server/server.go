@@ -449,6 +449,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if herr := s.hooks.Wait(ctx); herr != nil && err == nil {
 		err = herr
 	}
+	s.hooks.CloseIdle()
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
