@@ -1,8 +1,9 @@
 // Command hwbench is a load tool for live-streaming origins and edges that
-// take RTMP in and serve HTTP-FLV or RTMP out (headwater, Node-Media-Server,
-// SRS, lal, livego...). It publishes an FLV file (or a generated test
-// stream) over RTMP at real-time pace, opens N players that parse every tag
-// (HTTP-FLV requests, or RTMP play sessions when -play is an rtmp:// URL),
+// take RTMP in and serve HTTP-FLV, WebSocket-FLV or RTMP out (headwater,
+// Node-Media-Server, SRS, lal, livego...). It publishes an FLV file (or a
+// generated test stream) over RTMP at real-time pace, opens N players that
+// parse every tag (HTTP-FLV requests, WebSocket-FLV connections when -play
+// is a ws:// URL, or RTMP play sessions when it is an rtmp:// URL),
 // and measures time to first byte and to first key frame, end-to-end
 // latency per frame (the send time is stamped into an H.264 SEI), stalls,
 // errors and throughput; with -pid it samples the server's CPU and RSS from
@@ -61,7 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (*hwbench.Config, *options, int
 	fs := flag.NewFlagSet("hwbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Publish, "publish", "rtmp://127.0.0.1:1935/live/hwbench", "RTMP `URL` to publish to; %d is replaced by the stream index; \"\" = someone else publishes")
-	fs.StringVar(&cfg.Play, "play", "http://127.0.0.1:8080/live/hwbench.flv", "`URL` the players play: http://... (HTTP-FLV) or rtmp://host[:port]/app/stream (RTMP play);\n%d is replaced by the stream index")
+	fs.StringVar(&cfg.Play, "play", "http://127.0.0.1:8080/live/hwbench.flv", "`URL` the players play: http://... (HTTP-FLV), ws://... (WebSocket-FLV) or rtmp://host[:port]/app/stream (RTMP play);\n%d is replaced by the stream index")
 	fs.StringVar(&o.input, "input", "", "FLV `file` to publish, looped; empty: generate one with ffmpeg (-gen-*)")
 	fs.StringVar(&o.gen.Size, "gen-size", "1280x720", "generated video size `WxH`")
 	fs.IntVar(&o.gen.FPS, "gen-fps", 30, "generated video frame rate")
@@ -88,12 +89,13 @@ func parseFlags(args []string, stderr io.Writer) (*hwbench.Config, *options, int
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write hwbench's own CPU profile to `file` (to check the client's cost)")
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprint(w, `hwbench: load-test an RTMP-in / HTTP-FLV- or RTMP-out live server.
+		fmt.Fprint(w, `hwbench: load-test an RTMP-in / HTTP-FLV-, WebSocket-FLV- or RTMP-out live server.
 
 Publishes an FLV file (or a generated test stream) over RTMP at real-time
 pace, looping with continuous timestamps, and plays it with N players that
-parse every tag: HTTP-FLV requests, or RTMP play sessions when -play is an
-rtmp:// URL. Measures time to first byte (RTMP: first message) and to first
+parse every tag: HTTP-FLV requests, WebSocket-FLV connections when -play is
+a ws:// URL, or RTMP play sessions when it is an rtmp:// URL. Measures time
+to first byte (WebSocket: the 101; RTMP: first message) and to first
 key frame, end-to-end latency (send time stamped into an H.264 SEI),
 stalls, errors and Mbit/s; with -pid, the server's CPU and RSS over the
 measured window. Live status on stderr, summary on stdout, JSON with -json.
@@ -104,8 +106,9 @@ Usage:
 
 Example (headwater on the default ports, 1,000 players of a 720p stream):
   hwbench -players 1000 -ramp 10s -duration 30s -pid $(pgrep -x headwater) -json out.json
-The same with RTMP players:
+The same with RTMP players, then WebSocket-FLV players:
   hwbench -players 1000 -play rtmp://127.0.0.1:1935/live/hwbench -pid $(pgrep -x headwater)
+  hwbench -players 1000 -play ws://127.0.0.1:8080/live/hwbench.flv -pid $(pgrep -x headwater)
 An edge: publish to the origin, play from the edge, sample the edge:
   hwbench -publish rtmp://origin:1935/live/x -play rtmp://edge:1935/live/x -pid EDGE_PID
 

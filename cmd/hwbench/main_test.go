@@ -18,7 +18,8 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	for _, f := range []string{"-publish", "-play", "-input", "-gen-size", "-gen-fps", "-gen-bitrate",
 		"-gen-audio-bitrate", "-gen-duration", "-gen-gop", "-cache-dir", "-streams", "-players", "-ramp",
 		"-warmup", "-duration", "-churn", "-pid", "-json", "-label", "-stall", "-timeout", "-seed",
-		"-fail-on-errors", "-quiet", "-cpuprofile", "-gen-only", "hwbench table", "rtmp://host[:port]/app/stream"} {
+		"-fail-on-errors", "-quiet", "-cpuprofile", "-gen-only", "hwbench table", "rtmp://host[:port]/app/stream",
+		"ws://... (WebSocket-FLV)"} {
 		require.Contains(t, errb.String(), f)
 	}
 }
@@ -29,6 +30,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"-streams", "2"}, // the default URLs have no %d
 		{"-play", "https://x/y.flv", "-publish", ""},
 		{"-play", "rtmp://x/app-only", "-publish", ""},
+		{"-play", "wss://x/y.flv", "-publish", ""},
 		{"-publish", "", "-players", "0"},
 		{"-gen-size", "big"},
 		{"-duration", "0s"},

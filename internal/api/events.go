@@ -69,7 +69,7 @@ type Snapshot struct {
 	UptimeSeconds float64 `json:"uptime_seconds"`
 	Streams       int     `json:"streams"`
 	Publishers    int     `json:"publishers"`
-	// Players counts the players by protocol ("http-flv", "rtmp").
+	// Players counts the players by protocol ("http-flv", "rtmp", "ws-flv").
 	Players          map[string]int `json:"players"`
 	BytesIn          uint64         `json:"bytes_in"`
 	BytesOut         uint64         `json:"bytes_out"`

@@ -121,7 +121,9 @@ type playerJSON struct {
 	App      string `json:"app"`
 	Stream   string `json:"stream"`
 	StreamID uint64 `json:"stream_id"`
-	// Protocol is how the player plays: "http-flv" or "rtmp".
+	// Protocol is how the player plays: "http-flv" (HTTP-FLV), "rtmp"
+	// (RTMP play) or "ws-flv" (WebSocket-FLV), as its sink names it
+	// (httpflv.Protocol, rtmp.ProtocolRTMP, httpflv.WSProtocol).
 	Protocol        string    `json:"protocol"`
 	Remote          string    `json:"remote"`
 	UserAgent       string    `json:"user_agent"`

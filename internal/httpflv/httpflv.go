@@ -1,4 +1,10 @@
-// Package httpflv serves live streams as HTTP-FLV: GET /{app}/{stream}.flv.
+// Package httpflv serves live streams as HTTP-FLV, GET /{app}/{stream}.flv,
+// and on the same path as WebSocket-FLV, the same request with
+// "Upgrade: websocket": the same FLV bytes in binary WebSocket messages
+// (websocket.go). Both share everything up to the hijack below (key,
+// handle, edge pull, limits, kick, log lines) and play.Session after it;
+// they differ in their play.Framer and in how the client's side of the
+// connection is read.
 //
 // Each request acquires a player handle first (before any write that can
 // block) and subscribes. It then takes the connection over from net/http
@@ -18,12 +24,14 @@
 //
 // Goroutines: the request's own (net/http's) goroutine owns the hijacked
 // connection, writes to it and closes it. One close watcher per player
-// reads from it only to notice the client going away, and is waited for
-// before the handler returns. See docs/concurrency.md.
+// reads from it only to notice the client going away (WebSocket-FLV's
+// also answers pings and a close frame), and is waited for before the
+// handler returns. See docs/concurrency.md.
 package httpflv
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -143,6 +151,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	// WebSocket-FLV: the same path with "Upgrade: websocket". Its
+	// handshake is checked here; it is answered (101) by the session,
+	// after the handle, like HTTP-FLV's response head.
+	protocol, ws, accept := Protocol, isWebSocket(r), ""
+	if ws {
+		protocol = WSProtocol
+		var status int
+		if accept, status, err = wsAccept(r); err != nil {
+			refuseHandshake(w, status, err)
+			return
+		}
+	}
 	// Rules that decide at once (keys, signed URLs, IP rules) run before
 	// the handle; a client that keeps failing is slowed down first.
 	// The client's address: the TCP peer's, or a trusted proxy's report.
@@ -169,7 +189,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// player (DELETE /api/v1/players/{id}) cancels its context.
 	ctx, kick := context.WithCancel(r.Context())
 	defer kick()
-	info := registry.PlayerInfo{Remote: remote, UserAgent: r.UserAgent(), Protocol: Protocol}
+	info := registry.PlayerInfo{Remote: remote, UserAgent: r.UserAgent(), Protocol: protocol}
 	player, err := h.Registry.PlayWith(key, info, kick)
 	if errors.Is(err, registry.ErrNotFound) {
 		// Not live here: an edge pulls it from an origin (one pull for
@@ -185,7 +205,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, registry.ErrTooManyPlayers) {
 		log := h.Log.Sample(refusalSampler)
 		log.Warn().Str("limit", LimitPlayersPerStream).Str("remote", remote).
-			Str("app", key.App).Str("stream", key.Name).Msg("play refused: limit reached")
+			Str("app", key.App).Str("stream", key.Name).Str("protocol", protocol).Msg("play refused: limit reached")
 		h.setCORS(w.Header(), r)
 		w.Header().Set("Retry-After", RetryAfter)
 		http.Error(w, "too many players on this stream, retry later", http.StatusServiceUnavailable)
@@ -208,7 +228,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The on_play hook runs with the handle held: the stream cannot be
 	// freed while it runs; a denial releases the handle (deferred above).
 	ev := auth.HookEvent{App: key.App, Stream: key.Name, Query: r.URL.RawQuery, ClientIP: areq.IP.String(),
-		ClientID: player.ID(), Protocol: Protocol}
+		ClientID: player.ID(), Protocol: protocol}
 	if askHook {
 		if ok, why := h.Hooks.Decide(ctx, auth.Play, ev); !ok {
 			h.Auth.Fail(areq, auth.ReasonHook)
@@ -232,6 +252,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "HTTP-FLV is served over HTTP/1.x only", http.StatusHTTPVersionNotSupported)
 		return
 	}
+	// What the client sent after its request and net/http has read
+	// already: nothing, but for a WebSocket client that did not wait for
+	// the 101 (HTTP-FLV's close watcher discards it anyway).
+	var pre []byte
+	if ws && rw.Reader.Buffered() > 0 {
+		pre, _ = rw.Reader.Peek(rw.Reader.Buffered())
+		pre = bytes.Clone(pre)
+	}
 	// net/http no longer touches the connection's buffers once it is
 	// hijacked (the 4 KiB reader and writer it hands over): drop them
 	// rather than hold 8 KiB per player for nothing.
@@ -241,10 +269,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// is kept for the player's whole life.
 	start := time.Now()
 	h.Log.Info().Str("app", key.App).Str("stream", key.Name).Uint64("player_id", player.ID()).
-		Str("remote", remote).Str("user_agent", r.UserAgent()).Msg("play start")
-	st := h.serve(ctx, kick, conn, sub, player, h.responseHead(r))
+		Str("protocol", protocol).Str("remote", remote).Str("user_agent", r.UserAgent()).Msg("play start")
+	var st play.Result
+	if ws {
+		st = h.serveWS(ctx, kick, conn, pre, accept, sub, player)
+	} else {
+		st = h.serve(ctx, kick, conn, sub, player, h.responseHead(r))
+	}
 	h.Log.Info().Str("app", key.App).Str("stream", key.Name).Uint64("player_id", player.ID()).
-		Str("remote", remote).Dur("duration", time.Since(start)).Int64("bytes", st.Sent).
+		Str("protocol", protocol).Str("remote", remote).Dur("duration", time.Since(start)).Int64("bytes", st.Sent).
 		Int64("writes", st.Writes).Uint64("dropped", sub.Dropped()).Str("reason", st.Reason).Msg("play stop")
 }
 

@@ -20,9 +20,10 @@ type Config struct {
 	// else publishes.
 	Publish string
 	// Play is what the players play, "%d" as for Publish: an HTTP-FLV URL
-	// (http://host[:port]/path, a GET) or an RTMP URL
+	// (http://host[:port]/path, a GET), an RTMP URL
 	// (rtmp://host[:port]/app/stream, an RTMP play session through
-	// internal/rtmpclient).
+	// internal/rtmpclient) or a WebSocket-FLV URL (ws://host[:port]/path,
+	// through coder/websocket).
 	Play string
 	// Input is what the publishers send (required when Publish is set).
 	Input *Input
@@ -119,6 +120,9 @@ func checkPlayURL(u string) error {
 	if isRTMP(u) {
 		_, err := parseRTMPURL(u)
 		return err
+	}
+	if isWS(u) {
+		return checkWSURL(u)
 	}
 	_, err := parseHTTPURL(u)
 	return err
@@ -231,6 +235,8 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 			rng: rand.New(rand.NewPCG(cfg.Seed, uint64(k)))}
 		if u := expand(cfg.Play, stream); isRTMP(u) {
 			p.rtmpURL = u
+		} else if isWS(u) {
+			p.wsURL = u
 		} else {
 			target, err := parseHTTPURL(u)
 			if err != nil {

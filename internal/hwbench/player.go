@@ -48,13 +48,14 @@ const (
 	closeIdle        // no byte for -timeout (watchdog)
 )
 
-// player plays one HTTP-FLV URL (or, with rtmpURL set, one RTMP URL)
-// with one connection at a time, reconnecting after errors (and after its
-// lifetime with -churn).
+// player plays one HTTP-FLV URL (or, with rtmpURL set, one RTMP URL; with
+// wsURL, one WebSocket-FLV URL) with one connection at a time,
+// reconnecting after errors (and after its lifetime with -churn).
 type player struct {
 	id      int
 	target  httpTarget
 	rtmpURL string // rtmp://host[:port]/app/stream: an RTMP play session instead of a GET
+	wsURL   string // ws://host[:port]/path: a WebSocket-FLV connection instead of a GET
 	sh      *shard
 	cfg     *Config
 	bench   *bench
@@ -71,7 +72,7 @@ type player struct {
 	reason    atomic.Int32 // closeStop/Churn/Idle once hwbench closed the connection
 
 	connMu sync.Mutex // guards conn
-	conn   io.Closer  // the net.Conn, or the *rtmpclient.Player
+	conn   io.Closer  // the net.Conn, the *rtmpclient.Player or a wsCloser
 
 	// Per-connection state, owned by the player's goroutine.
 	epoch    time.Time // the run's monotonic reference
@@ -107,7 +108,11 @@ func (p *player) run(ctx context.Context, startAt time.Time) {
 		return
 	}
 	play := p.playRTMP
-	if p.rtmpURL == "" {
+	switch {
+	case p.wsURL != "":
+		p.buf = make([]byte, readBufSize)
+		play = p.playWS
+	case p.rtmpURL == "":
 		p.buf = make([]byte, readBufSize)
 		p.req = appendRequest(nil, p.target.host, p.target.path)
 		play = p.playOnce

@@ -116,7 +116,8 @@ func TestPlayersClassifyServerFaults(t *testing.T) {
 	} {
 		t.Run(c.path, func(t *testing.T) {
 			t.Parallel()
-			cfg := &Config{Play: base + c.path, Streams: 1, Players: 2, Duration: 1500 * time.Millisecond,
+			// The window leaves the 1 s idle watchdog room to fire on a loaded machine.
+			cfg := &Config{Play: base + c.path, Streams: 1, Players: 2, Duration: 3 * time.Second,
 				Stall: time.Second, Timeout: time.Second, ProgressEvery: 100 * time.Millisecond}
 			res, err := Run(context.Background(), cfg)
 			require.NoError(t, err)

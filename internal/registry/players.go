@@ -19,7 +19,7 @@ type PlayerInfo struct {
 	Remote    string
 	UserAgent string
 	// Protocol is how it plays, as its sink names it: "http-flv",
-	// "rtmp".
+	// "rtmp", "ws-flv".
 	Protocol string
 }
 

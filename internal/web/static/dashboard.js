@@ -19,12 +19,12 @@
 
   // Server series, and what the tests read (window.headwaterDashboard).
   const series = {
-    players: new Series(2), traffic: new Series(2), streams: new Series(1),
+    players: new Series(3), traffic: new Series(2), streams: new Series(1),
     problems: new Series(2), cpu: new Series(1), rss: new Series(1),
   };
   const state = (window.headwaterDashboard = { snapshots: 0, last: null, series });
   const charts = [
-    HW.chart($('chart-players'), 'Players', ['HTTP-FLV', 'RTMP'], fmt.num, series.players),
+    HW.chart($('chart-players'), 'Players', ['HTTP-FLV', 'RTMP', 'WS-FLV'], fmt.num, series.players),
     HW.chart($('chart-traffic'), 'Traffic, Mbit/s', ['egress', 'ingress'], fmt.num, series.traffic),
     HW.chart($('chart-streams'), 'Live streams', ['streams'], fmt.num, series.streams),
     HW.chart($('chart-problems'), 'Per second', ['refusals', 'dropped frames'], fmt.num, series.problems),
@@ -120,7 +120,7 @@
     const t = s.time / 1000;
     const players = Object.values(s.players || {}).reduce((a, b) => a + b, 0);
     const by = s.players || {};
-    series.players.push(t, by['http-flv'] || 0, by['rtmp'] || 0);
+    series.players.push(t, by['http-flv'] || 0, by['rtmp'] || 0, by['ws-flv'] || 0);
     series.traffic.push(t, HW.rate(prev, s, 'bytes_out', 8 / 1e6), HW.rate(prev, s, 'bytes_in', 8 / 1e6));
     series.streams.push(t, s.streams);
     series.problems.push(t, HW.rate(prev, s, 'refusals'), HW.rate(prev, s, 'dropped_frames'));

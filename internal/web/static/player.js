@@ -1,7 +1,9 @@
 // headwater player page: plays /{app}/{stream}.flv with mpegts.js, shows
 // buffer, estimated latency and state, and reconnects with a backoff of
 // 1 s, 2 s, 4 s, then 5 s whenever the stream ends, fails or stalls, so it
-// picks the stream up again when the publisher comes back.
+// picks the stream up again when the publisher comes back. With ?ws=1 in
+// the page's URL it plays the same path over WebSocket-FLV (ws://, or
+// wss:// on an https page) instead of HTTP-FLV.
 'use strict';
 (function () {
   const MIN_BACKOFF_MS = 1000;
@@ -21,10 +23,15 @@
   const app = decodeURIComponent(m[1]);
   const name = decodeURIComponent(m[2]);
   const key = app + '/' + name;
-  const flvURL = new URL('/' + encodeURIComponent(app) + '/' + encodeURIComponent(name) + '.flv', location.href).href;
+  const url = new URL('/' + encodeURIComponent(app) + '/' + encodeURIComponent(name) + '.flv', location.href);
+  const ws = new URLSearchParams(location.search).get('ws') === '1';
+  if (ws) url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  const flvURL = url.href;
   document.title = key + ' · headwater';
   $('title').textContent = key;
   $('flv-url').textContent = flvURL;
+  const label = $('flv-url').previousSibling; // the "HTTP-FLV: " before it
+  if (ws && label && label.nodeType === Node.TEXT_NODE) label.textContent = 'WebSocket-FLV: ';
   status.key = key;
   status.url = flvURL;
 
