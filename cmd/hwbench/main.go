@@ -62,7 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (*hwbench.Config, *options, int
 	fs := flag.NewFlagSet("hwbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Publish, "publish", "rtmp://127.0.0.1:1935/live/hwbench", "RTMP `URL` to publish to; %d is replaced by the stream index; \"\" = someone else publishes")
-	fs.StringVar(&cfg.Play, "play", "http://127.0.0.1:8080/live/hwbench.flv", "`URL` the players play: http://... (HTTP-FLV), ws://... (WebSocket-FLV) or rtmp://host[:port]/app/stream (RTMP play);\n%d is replaced by the stream index")
+	fs.StringVar(&cfg.Play, "play", "http://127.0.0.1:8080/live/hwbench.flv", "`URL` the players play: http://... or https://... (HTTP-FLV; the certificate is not verified), ws://... (WebSocket-FLV) or rtmp://host[:port]/app/stream (RTMP play);\n%d is replaced by the stream index")
 	fs.StringVar(&o.input, "input", "", "FLV `file` to publish, looped; empty: generate one with ffmpeg (-gen-*)")
 	fs.StringVar(&o.gen.Size, "gen-size", "1280x720", "generated video size `WxH`")
 	fs.IntVar(&o.gen.FPS, "gen-fps", 30, "generated video frame rate")

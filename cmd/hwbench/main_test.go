@@ -28,7 +28,7 @@ func TestBadFlagsExit2(t *testing.T) {
 	for _, args := range [][]string{
 		{"-no-such-flag"},
 		{"-streams", "2"}, // the default URLs have no %d
-		{"-play", "https://x/y.flv", "-publish", ""},
+		{"-play", "ftp://x/y.flv", "-publish", ""},
 		{"-play", "rtmp://x/app-only", "-publish", ""},
 		{"-play", "wss://x/y.flv", "-publish", ""},
 		{"-publish", "", "-players", "0"},

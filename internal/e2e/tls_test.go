@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 
 	"github.com/headwater-media/headwater/internal/config"
@@ -55,7 +57,7 @@ func testCert(t *testing.T, certFile, keyFile string, serial int64) (*x509.Certi
 }
 
 // TestTLS: ffmpeg publishes over rtmps://, ffprobe and a Go client play
-// over https://, Chromium plays the player page over HTTPS (the test
+// over https://, a WebSocket-FLV client over wss://, Chromium plays the player page over HTTPS (the test
 // certificate pinned), and a reload swaps the certificate for new
 // connections while a player on the old one keeps playing.
 func TestTLS(t *testing.T) {
@@ -106,6 +108,17 @@ func TestTLS(t *testing.T) {
 		_, err := r.ReadTag()
 		require.NoError(t, err, "a player on the old certificate keeps playing")
 	}
+
+	// WebSocket-FLV over TLS: wss://.
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	ws, _, err := websocket.Dial(wctx, "wss://"+s.HTTPSAddr().String()+"/live/tls.flv", &websocket.DialOptions{
+		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}})
+	require.NoError(t, err)
+	_, first, err := ws.Read(wctx)
+	require.NoError(t, err)
+	require.Equal(t, "FLV", string(first[:3]), "wss:// carries the FLV stream")
+	_ = ws.CloseNow()
 
 	// Chromium plays the player page over HTTPS.
 	if lockcheck.Enabled() {

@@ -3,6 +3,7 @@ package hwbench
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,11 +15,12 @@ import (
 	"time"
 )
 
-// httpTarget is a parsed http://host[:port]/path URL.
+// httpTarget is a parsed http:// or https://host[:port]/path URL.
 type httpTarget struct {
 	addr string // host:port to dial
 	host string // Host header
 	path string // request target, with the query
+	tls  bool   // https: a TLS client over the connection (the server's certificate is not verified)
 }
 
 func parseHTTPURL(s string) (httpTarget, error) {
@@ -26,12 +28,16 @@ func parseHTTPURL(s string) (httpTarget, error) {
 	if err != nil {
 		return httpTarget{}, err
 	}
-	if u.Scheme != "http" || u.Host == "" {
-		return httpTarget{}, fmt.Errorf("%q: want http://host[:port]/path (https is not supported)", s)
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return httpTarget{}, fmt.Errorf("%q: want http[s]://host[:port]/path", s)
 	}
-	t := httpTarget{addr: u.Host, host: u.Host, path: u.RequestURI()}
+	t := httpTarget{addr: u.Host, host: u.Host, path: u.RequestURI(), tls: u.Scheme == "https"}
 	if u.Port() == "" {
-		t.addr = net.JoinHostPort(u.Hostname(), "80")
+		port := "80"
+		if t.tls {
+			port = "443"
+		}
+		t.addr = net.JoinHostPort(u.Hostname(), port)
 	}
 	return t, nil
 }
@@ -143,6 +149,19 @@ func (p *player) playOnce(ctx context.Context) (ErrorKind, error) {
 	conn, err := d.DialContext(ctx, "tcp", p.target.addr)
 	if err != nil {
 		return EDial, err
+	}
+	if p.target.tls {
+		// A load tool measures the server, not a PKI: the certificate is
+		// not verified. HTTP/1.1 only, as HTTP-FLV needs.
+		tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			_ = conn.Close()
+			return EDial, err
+		}
+		conn = tc
 	}
 	p.lastByte.Store(int64(time.Since(p.epoch))) // before the watchdog can see the connection
 	p.setConn(conn)
