@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/headwater-media/headwater/internal/config"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/rtmpclient"
+	"github.com/headwater-media/headwater/internal/rtmptest"
 )
 
 // signQuery computes a signed query from the formula in the docs,
@@ -95,4 +98,44 @@ func TestStreamKeysAndSignedURLs(t *testing.T) {
 	}
 	// The RTMP session releases its handle just after the player saw the end.
 	require.Eventually(t, func() bool { return s.Registry().Stats() == registry.Stats{} }, 5*time.Second, 5*time.Millisecond)
+}
+
+// TestKeysFileIsReloaded: the keys file is read again on a reload
+// (SIGHUP): a changed key works for the next publish, the old one no
+// longer does.
+func TestKeysFileIsReloaded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	keys := filepath.Join(t.TempDir(), "keys")
+	require.NoError(t, os.WriteFile(keys, []byte("live/* OLDKEY\n"), 0o600))
+	var cfg config.Config
+	s := startServer(t, func(c *config.Config) {
+		c.Auth.KeysFile, c.Auth.Backoff = keys, 0
+		c.Auth.Apps = map[string]auth.App{"live": {Publish: []auth.Rule{{Rule: auth.RuleKey}}}}
+		cfg = *c
+	})
+	publishes := func(name string) bool {
+		c, err := rtmptest.Dial(s.RTMPAddr().String(), 10*time.Second)
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Connect("live"))
+		require.NoError(t, c.Publish(name))
+		key := registry.Key{App: "live", Name: strings.Split(name, "?")[0]}
+		for {
+			if _, err := s.Registry().Stream(key); err == nil {
+				return true
+			}
+			select {
+			case <-c.Done():
+				return false // refused: the server closed the connection
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	require.True(t, publishes("a?key=OLDKEY"))
+	require.NoError(t, os.WriteFile(keys, []byte("live/* NEWKEY\n"), 0o600))
+	s.Reload(cfg)
+	require.False(t, publishes("b?key=OLDKEY"))
+	require.True(t, publishes("c?key=NEWKEY"))
 }

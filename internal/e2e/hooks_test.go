@@ -299,4 +299,23 @@ func TestSlowHookWhileThePublisherLeavesAndPlayersChurn(t *testing.T) {
 	require.Eventually(t, func() bool { return hs.count(auth.OnUnpublish) == 2 && hs.count(auth.OnStop) == admitted+1 },
 		10*time.Second, 10*time.Millisecond)
 	require.True(t, strings.HasPrefix(hs.URL, "http://"))
+
+	// A shutdown: the publisher's and the player's sessions end, and their
+	// on_unpublish and on_stop are out before Shutdown returns.
+	pub2, err := rtmptest.Dial(s.RTMPAddr().String(), 10*time.Second)
+	require.NoError(t, err)
+	defer pub2.Close()
+	require.NoError(t, pub2.Connect("live"))
+	require.NoError(t, pub2.Publish("slow"))
+	require.Eventually(t, func() bool { _, err := s.Registry().Stream(key); return err == nil }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, pub2.Send(rtmptest.TypeVideo, 0, st.Payload(st.AVCSeqHeader())))
+	require.NoError(t, pub2.Send(rtmptest.TypeVideo, 0, st.Payload(st.AVCFrame(true, 100))))
+	p2 := play(ctx, s.httpURL+"/live/slow.flv")
+	p2.waitKey(t, 10*time.Second)
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	require.NoError(t, s.Shutdown(sctx))
+	scancel()
+	require.Equal(t, 3, hs.count(auth.OnUnpublish), "on_unpublish of the session that shutdown ended, once")
+	require.Equal(t, admitted+2, hs.count(auth.OnStop), "on_stop of the player that shutdown ended, once")
+	p2.result(t, 5*time.Second)
 }
