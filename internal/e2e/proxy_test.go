@@ -77,6 +77,27 @@ func TestTrustedProxiesAndCORS(t *testing.T) {
 			require.Equal(t, "127.0.0.1", clientHost(players[0].Remote))
 		}
 		resp.Body.Close()
+		if trusted {
+			// limits.max_conns_per_ip counts the proxy's clients, not the
+			// proxy: a second player of 203.0.113.5 is refused (1 here),
+			// one of another address is not.
+			s.Reload(func() config.Config {
+				c := config.Default()
+				c.HTTP.TrustedProxies = []string{"127.0.0.1/32"}
+				c.Auth.Apps, c.Auth.Backoff = rules, 0
+				c.Limits.MaxConnsPerIP = 1
+				return c
+			}())
+			first := get(s.httpURL+"/live/p.flv", "X-Forwarded-For", "203.0.113.5")
+			require.Equal(t, http.StatusOK, first.StatusCode)
+			second := get(s.httpURL+"/live/p.flv", "X-Forwarded-For", "203.0.113.5")
+			second.Body.Close()
+			require.Equal(t, http.StatusServiceUnavailable, second.StatusCode)
+			first.Body.Close()
+			other := get(s.httpURL+"/live/p.flv", "X-Forwarded-For", "203.0.113.6")
+			require.Equal(t, http.StatusOK, other.StatusCode)
+			other.Body.Close()
+		}
 		// An origin not listed gets no CORS header.
 		resp = get(s.httpURL+"/live/p.flv", "Origin", "https://evil.example")
 		require.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"))

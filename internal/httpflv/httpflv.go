@@ -36,8 +36,10 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -50,6 +52,46 @@ import (
 	"github.com/headwater-media/headwater/internal/stream"
 	"github.com/headwater-media/headwater/pkg/flv"
 )
+
+// LimitConnsPerIP names the per-IP limit applied to the clients of
+// trusted proxies, in logs and metrics (as the listener's own).
+const LimitConnsPerIP = "http_conns_per_ip"
+
+// ProxiedRefused counts the players refused over the per-IP limit behind
+// trusted proxies.
+func (h *Handler) ProxiedRefused() uint64 { return h.proxiedRefused.Load() }
+
+// ipCounts counts players per client address. Leaf lock.
+type ipCounts struct {
+	mu lockcheck.Mutex // guards n
+	n  map[netip.Addr]int
+}
+
+// acquire counts one more player of ip unless max (max() > 0) are there.
+func (c *ipCounts) acquire(ip netip.Addr, max func() int) bool {
+	limit := 0
+	if max != nil {
+		limit = max()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if limit > 0 && c.n[ip] >= limit {
+		return false
+	}
+	if c.n == nil {
+		c.n = make(map[netip.Addr]int)
+	}
+	c.n[ip]++
+	return true
+}
+
+func (c *ipCounts) release(ip netip.Addr) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[ip]--; c.n[ip] <= 0 {
+		delete(c.n, ip)
+	}
+}
 
 // Protocol names HTTP-FLV players in the API and metrics.
 const Protocol = "http-flv"
@@ -92,6 +134,9 @@ type Handler struct {
 	// CORSOrigins are the origins allowed to play (play.cors_origins);
 	// empty or "*": any.
 	CORSOrigins []string
+	// MaxPerIP returns limits.max_conns_per_ip (0: off), applied here to
+	// the clients of trusted proxies; nil: off.
+	MaxPerIP func() int
 	// Auth checks every play before the handle is taken; nil allows all.
 	Auth *auth.Authorizer
 	// Hooks are called with the handle held (on_play) and after a player
@@ -99,6 +144,9 @@ type Handler struct {
 	Hooks *auth.Hooks
 	// Params returns the {app} and {file} path segments of r.
 	Params func(r *http.Request) (app, file string)
+
+	proxied        ipCounts      // players per client behind trusted proxies
+	proxiedRefused atomic.Uint64 // refused over MaxPerIP behind trusted proxies
 
 	// mu guards closing, idle and every active.Add, so that no Add can
 	// race with Wait. Leaf lock, never held across I/O.
@@ -170,6 +218,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	remote := r.RemoteAddr
 	if ip != clientip.Peer(r.RemoteAddr) {
 		remote = ip.String()
+		// Behind a trusted proxy the per-IP limit, which the listener
+		// cannot apply (it sees the proxy), counts the client's players.
+		if !h.proxied.acquire(ip, h.MaxPerIP) {
+			h.proxiedRefused.Add(1)
+			log := h.Log.Sample(refusalSampler)
+			log.Warn().Str("limit", LimitConnsPerIP).Str("remote", remote).Msg("play refused: limit reached")
+			h.setCORS(w.Header(), r)
+			w.Header().Set("Retry-After", RetryAfter)
+			http.Error(w, "too many connections from your address, retry later", http.StatusServiceUnavailable)
+			return
+		}
+		defer h.proxied.release(ip)
 	}
 	areq := auth.Request{Action: auth.Play, App: key.App, Stream: key.Name, Query: r.URL.RawQuery, IP: ip}
 	d, askHook := h.Auth.Gate(r.Context(), h.Hooks, areq)

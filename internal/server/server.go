@@ -194,7 +194,7 @@ func (s *Server) Start() error {
 	}, func() float64 { return float64(s.httpLn.refusedConns.Load()) })
 	refusalCounts := map[string]func() uint64{
 		limitHTTPConns:                s.httpLn.refusedConns.Load,
-		limitHTTPConnsPerIP:           s.httpLn.refusedPerIP.Load,
+		limitHTTPConnsPerIP:           func() uint64 { return s.httpLn.refusedPerIP.Load() + s.flv.ProxiedRefused() },
 		rtmp.LimitConns:               func() uint64 { return s.rtmp.Refusals().Conns },
 		rtmp.LimitConnsPerIP:          func() uint64 { return s.rtmp.Refusals().ConnsPerIP },
 		rtmp.LimitPublishBitrate:      func() uint64 { return s.rtmp.Refusals().PublishBitrate },
@@ -269,6 +269,7 @@ func (s *Server) Start() error {
 		Auth:        s.auth,
 		Hooks:       s.hooks,
 		ClientIP:    s.proxies,
+		MaxPerIP:    func() int { return int(s.httpLn.perIP.Load()) },
 		CORSOrigins: s.cfg.Play.CORSOrigins,
 		Params: func(r *http.Request) (string, string) {
 			return chi.URLParam(r, "app"), chi.URLParam(r, "file")
