@@ -248,6 +248,18 @@ func (h *Handler) serveWS(ctx context.Context, cancel context.CancelFunc, conn n
 		return play.Result{Reason: "client sent frames before the handshake"}
 	}
 	w.w = copy(w.buf[:], pre)
+	// The 101 goes out before the watcher starts: a pong to a ping the
+	// client sent early must not precede it. (The session then writes no
+	// head of its own.)
+	if err := raw.SetWriteDeadline(time.Now().Add(h.Config.WriteTimeout)); err != nil || ctx.Err() != nil {
+		_ = conn.Close()
+		return play.Result{Reason: play.ReasonGone}
+	}
+	if _, err := raw.Write(f.head); err != nil {
+		_ = conn.Close()
+		return play.Result{Writes: 1, Reason: "write: " + err.Error()}
+	}
+	f.head = nil
 	watched := make(chan struct{})
 	go w.run(watched)
 	res := play.NewSession(conn, f, h.Config, player, h.Totals).Run(ctx, sub)

@@ -148,7 +148,7 @@ func TestRunSetupFailures(t *testing.T) {
 
 	for _, cfg := range []Config{
 		{Play: "http://h/x.flv", Streams: 2, Players: 1, Duration: time.Second, Stall: time.Second, Timeout: time.Second},
-		{Play: "https://h/x.flv", Streams: 1, Players: 1, Duration: time.Second, Stall: time.Second, Timeout: time.Second},
+		{Play: "ftp://h/x.flv", Streams: 1, Players: 1, Duration: time.Second, Stall: time.Second, Timeout: time.Second},
 		{Publish: "rtmp://h/live", Input: in, Streams: 1, Duration: time.Second, Stall: time.Second, Timeout: time.Second},
 		{Streams: 1, Duration: time.Second, Stall: time.Second, Timeout: time.Second},
 		{Play: "http://h/x.flv", Streams: 1, Players: 1, Stall: time.Second, Timeout: time.Second},
