@@ -278,3 +278,18 @@ func TestBackupChurn(t *testing.T) {
 	}
 	require.False(t, bytes.Equal(frameOf(1, true), frameOf(2, true)))
 }
+
+// TestBackupWithAShortBuffer: a backup handed a buffer too short to be a
+// tag gets the stream's ErrBadTag, as a primary does, not a panic.
+func TestBackupWithAShortBuffer(t *testing.T) {
+	r := newTestRegistry()
+	p, err := r.Publish(testKey, PublisherInfo{}, nil)
+	require.NoError(t, err)
+	b, err := r.PublishAs(testKey, PublisherInfo{}, nil, RoleBackup)
+	require.NoError(t, err)
+	require.ErrorIs(t, b.Write(flv.TagVideo, 0, []byte{1, 2, 3}), stream.ErrBadTag)
+	require.ErrorIs(t, p.Write(flv.TagVideo, 0, []byte{1, 2, 3}), stream.ErrBadTag)
+	b.Release()
+	p.Release()
+	requireEmpty(t, r)
+}

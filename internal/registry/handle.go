@@ -92,7 +92,9 @@ func (p *Publisher) Write(typ uint8, timestamp uint32, data []byte) error {
 // held.
 func (p *Publisher) writeStandby(typ uint8, timestamp uint32, data []byte) error {
 	if p.standby == nil {
-		p.standby = stream.New(p.r.cfg)
+		cfg := p.r.cfg
+		cfg.Totals = nil // a standby's bytes are not the server's ingress twice over
+		p.standby = stream.New(cfg)
 	}
 	before := p.standby.Frames()
 	err := p.standby.Write(typ, timestamp, data)
@@ -141,6 +143,9 @@ func (p *Publisher) takeOver(typ uint8, data []byte) bool {
 // resyncPoint reports whether a backup's message is where players can
 // switch to it: a video keyframe, or audio when its standby has no video.
 func (p *Publisher) resyncPoint(typ uint8, data []byte) bool {
+	if len(data) < flv.TagSize(0) {
+		return false // not a tag buffer: the stream refuses it (ErrBadTag)
+	}
 	payload := data[flv.TagHeaderSize : len(data)-flv.PrevTagSizeLen]
 	switch typ {
 	case flv.TagVideo:
