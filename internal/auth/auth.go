@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/headwater-media/headwater/internal/clientip"
 )
 
 // Actions.
@@ -196,8 +198,8 @@ func compile(cfg Config) (*compiled, error) {
 					}
 				case RuleIP:
 					var err error
-					if cr.allow, err = prefixes(r.Allow); err == nil {
-						cr.deny, err = prefixes(r.Deny)
+					if cr.allow, err = clientip.ParsePrefixes(r.Allow); err == nil {
+						cr.deny, err = clientip.ParsePrefixes(r.Deny)
 					}
 					if err != nil {
 						errs = append(errs, fmt.Errorf("auth.apps.%s.%s[%d]: %w", name, action, i, err))
@@ -211,22 +213,6 @@ func compile(cfg Config) (*compiled, error) {
 		c.apps[name] = ca
 	}
 	return c, errors.Join(errs...)
-}
-
-func prefixes(ss []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range ss {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("not a CIDR or address: %q", s)
-		}
-		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	return out, nil
 }
 
 // Check decides req. It never blocks.

@@ -20,10 +20,20 @@ type Resolver struct {
 // New returns a resolver that trusts the proxies in cidrs (CIDRs or
 // single addresses).
 func New(cidrs []string) (*Resolver, error) {
-	r := &Resolver{}
-	for _, s := range cidrs {
+	trusted, err := ParsePrefixes(cidrs)
+	if err != nil {
+		return nil, err
+	}
+	return &Resolver{trusted: trusted}, nil
+}
+
+// ParsePrefixes parses CIDRs, or single addresses as one-address
+// prefixes; IPv4-mapped IPv6 addresses count as IPv4.
+func ParsePrefixes(ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range ss {
 		if p, err := netip.ParsePrefix(s); err == nil {
-			r.trusted = append(r.trusted, p.Masked())
+			out = append(out, p.Masked())
 			continue
 		}
 		a, err := netip.ParseAddr(s)
@@ -31,9 +41,9 @@ func New(cidrs []string) (*Resolver, error) {
 			return nil, fmt.Errorf("not a CIDR or address: %q", s)
 		}
 		a = a.Unmap()
-		r.trusted = append(r.trusted, netip.PrefixFrom(a, a.BitLen()))
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
-	return r, nil
+	return out, nil
 }
 
 // Trusted reports whether ip is a trusted proxy.
