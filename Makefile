@@ -1,5 +1,5 @@
 # headwater: `make run` serves with embedded defaults; `make test` installs what
-# the tests need (ffmpeg, rtmpdump, GStreamer, chromium) and runs them under the race detector.
+# the tests need (ffmpeg, rtmpdump, GStreamer, chromium, redis-server) and runs them under the race detector.
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -22,8 +22,8 @@ run: build
 	./$(BIN)
 
 ## deps: installs ffmpeg/ffprobe, rtmpdump, GStreamer (rtmp2src, rtmpsrc,
-## flvdemux) and chromium with apt-get when missing (tests drive real peers
-## and a headless browser).
+## flvdemux), chromium and redis-server with apt-get when missing (tests
+## drive real peers, a headless browser and a real Redis).
 deps:
 	@scripts/install-deps.sh
 

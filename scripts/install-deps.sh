@@ -3,7 +3,8 @@
 # ffmpeg and ffprobe (real RTMP publisher and HTTP-FLV players), rtmpdump
 # and GStreamer's rtmp2src/rtmpsrc with flvdemux (real RTMP players), and
 # Debian's chromium (the headless browser of the dashboard/player test,
-# internal/e2e/browser_test.go). Only what is missing is installed.
+# internal/e2e/browser_test.go), and redis-server (the cluster directory's
+# tests start their own on a free port). Only what is missing is installed.
 set -euo pipefail
 pkgs=()
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
@@ -18,6 +19,9 @@ fi
 if [ -z "${HW_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
   pkgs+=(chromium)
 fi
+if ! command -v redis-server >/dev/null 2>&1; then
+  pkgs+=(redis-server)
+fi
 if [ ${#pkgs[@]} -eq 0 ]; then
   exit 0
 fi
@@ -29,3 +33,4 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-rec
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null
 command -v rtmpdump >/dev/null && gst-inspect-1.0 rtmp2src >/dev/null && gst-inspect-1.0 rtmpsrc >/dev/null && gst-inspect-1.0 flvdemux >/dev/null
 [ -n "${HW_CHROMIUM:-}" ] || command -v chromium >/dev/null
+command -v redis-server >/dev/null
