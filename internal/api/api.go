@@ -3,6 +3,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -33,6 +34,9 @@ type API struct {
 	Server ServerInfo
 	// Events serves GET /api/v1/events (not behind Token); nil: 404.
 	Events *Events
+	// Cluster describes the cluster directory for GET /api/v1/cluster
+	// (its JSON); nil: {"enabled": false}.
+	Cluster func(ctx context.Context) any
 
 	// token and limits, once set by SetToken and SetLimits (SIGHUP),
 	// replace Token and Server.Limits; nil until then.
@@ -74,7 +78,9 @@ type ServerInfo struct {
 	// ID is the node id; Origins the edge's origins (none: an origin).
 	ID      string
 	Origins []string
-	Limits  Limits
+	// Edge: the server pulls streams (edge.origins or edge.directory).
+	Edge   bool
+	Limits Limits
 	// Refusals counts the refusals per limit (as in
 	// headwater_limit_refusals_total); nil reports none.
 	Refusals map[string]func() uint64
@@ -114,6 +120,7 @@ func (a *API) Routes(r chi.Router) {
 			writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 		})
 		r.Get("/server", a.getServer)
+		r.Get("/cluster", a.getCluster)
 		r.Get("/streams", a.listStreams)
 		r.Get("/streams/{app}/{stream}", a.getStream)
 		r.Delete("/streams/{app}/{stream}", a.kickStream)

@@ -351,13 +351,21 @@ func (a *API) getServer(w http.ResponseWriter, _ *http.Request) {
 	if t := a.Totals; t != nil {
 		out.Totals.BytesIn, out.Totals.BytesOut, out.Totals.DroppedFrames = t.BytesIn.Load(), t.BytesOut.Load(), t.FramesDropped.Load()
 	}
-	if len(out.Origins) > 0 {
+	if len(out.Origins) > 0 || a.Server.Edge {
 		out.Mode = "edge"
 	}
 	for l, f := range a.Server.Refusals {
 		out.Totals.LimitRefusals[l] = f()
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) getCluster(w http.ResponseWriter, r *http.Request) {
+	if a.Cluster == nil {
+		writeJSON(w, http.StatusOK, map[string]bool{"enabled": false})
+		return
+	}
+	writeJSON(w, http.StatusOK, a.Cluster(r.Context()))
 }
 
 // publisherKind is k, with the RTMP publishers that predate kinds named.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/headwater-media/headwater/internal/auth"
 	"github.com/headwater-media/headwater/internal/clientip"
+	"github.com/headwater-media/headwater/internal/cluster"
 	"github.com/headwater-media/headwater/internal/edge"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
@@ -45,6 +46,28 @@ type Config struct {
 	TLS     TLS     `yaml:"tls"`
 	RTMPS   RTMPS   `yaml:"rtmps"`
 	HTTPS   HTTPS   `yaml:"https"`
+	Cluster Cluster `yaml:"cluster"`
+}
+
+// Cluster makes origins behind a load balancer share a stream directory
+// in Redis (docs/scaling.md#a-cluster-of-origins): a node claims each key
+// it publishes, so another refuses it, and edges with edge.directory find
+// the node that has it. Without Redis the other keys are unused.
+type Cluster struct {
+	// Redis is redis://[user:password@]host:port/db, or rediss:// (TLS);
+	// empty: no cluster.
+	Redis string `yaml:"redis"`
+	// NodeURL is how edges reach this node: http://host:port (HTTP-FLV)
+	// or rtmp://host:port (RTMP play). Needed with Redis.
+	NodeURL string `yaml:"node_url"`
+	// Lease is how long a node's claims outlive its last renewal (every
+	// lease/3): a node that dies frees its keys after it.
+	Lease time.Duration `yaml:"lease"`
+	// Timeout bounds each Redis call made for a publish or a lookup.
+	Timeout time.Duration `yaml:"timeout"`
+	// OnRedisDown is "local" (keep admitting publishes, claim them once
+	// Redis is back) or "refuse" (refuse new publishes meanwhile).
+	OnRedisDown string `yaml:"on_redis_down"`
 }
 
 // TLS is the certificate of the RTMPS and HTTPS listeners, re-read on
@@ -116,12 +139,15 @@ type Publish struct {
 }
 
 // Edge makes the server an edge: streams not live here are pulled from
-// the origins on demand (docs/scaling.md). Without origins it is an
-// origin and the other keys are unused.
+// the origins on demand (docs/scaling.md). Without origins or a
+// directory it is an origin and the other keys are unused.
 type Edge struct {
 	// Origins are pulled from in order: http://host:port (HTTP-FLV) or
 	// rtmp://host:port (RTMP play). In the environment, comma-separated.
 	Origins []string `yaml:"origins"`
+	// Directory is a cluster's Redis (redis://... as cluster.redis),
+	// asked first which node holds a stream; the origins come after it.
+	Directory string `yaml:"directory"`
 	// AllowPublish lets an edge accept local RTMP publishes too.
 	AllowPublish bool `yaml:"allow_publish"`
 	// ConnectTimeout bounds one origin's connect and answer.
@@ -240,6 +266,7 @@ func Default() Config {
 	// Each component's own defaults are the defaults of its keys; only
 	// what belongs to no component (addresses, totals, logging) is set here.
 	in, st, fl, ed, bk := rtmp.DefaultConfig(), stream.DefaultConfig(), play.DefaultConfig(), edge.DefaultConfig(), registry.DefaultBackup()
+	cl := cluster.DefaultConfig()
 	c := Config{
 		RTMP:   RTMP{Addr: ":1935", MaxConns: in.MaxConns},
 		HTTP:   HTTP{Addr: ":8080", MaxConns: 20000, WriteTimeout: fl.WriteTimeout, TrustedProxies: []string{}},
@@ -251,7 +278,8 @@ func Default() Config {
 		Publish: Publish{Backup: BackupOff, FailoverAfter: bk.FailoverAfter},
 		Auth: Auth{ClockSkew: auth.DefaultClockSkew, Keys: map[string]string{}, Apps: map[string]auth.App{},
 			Backoff: auth.DefaultBackoff},
-		Hooks: Hooks{Timeout: auth.DefaultHookTimeout},
+		Hooks:   Hooks{Timeout: auth.DefaultHookTimeout},
+		Cluster: Cluster{Redis: cl.Redis, NodeURL: cl.NodeURL, Lease: cl.Lease, Timeout: cl.Timeout, OnRedisDown: cl.OnRedisDown},
 	}
 	if bk.Auto {
 		c.Publish.Backup = BackupAuto
@@ -397,6 +425,12 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("edge.origins: %w", err))
 		}
 	}
+	if c.Edge.Directory != "" {
+		if _, err := cluster.ParseRedisURL(c.Edge.Directory); err != nil {
+			errs = append(errs, fmt.Errorf("edge.directory: %w", err))
+		}
+	}
+	errs = append(errs, c.validateCluster()...)
 	switch c.Log.Format {
 	case "console", "json":
 	default:
@@ -408,6 +442,39 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.level: must be trace, debug, info, warn or error, got %q", c.Log.Level))
 	}
 	return errors.Join(errs...)
+}
+
+// IsEdge reports whether the server pulls streams it does not have:
+// edge.origins or edge.directory is set.
+func (c Config) IsEdge() bool { return len(c.Edge.Origins) > 0 || c.Edge.Directory != "" }
+
+// validateCluster checks the cluster.* keys.
+func (c Config) validateCluster() []error {
+	var errs []error
+	cl := c.Cluster
+	if cl.Lease < time.Second {
+		errs = append(errs, fmt.Errorf("cluster.lease: must be >= 1s, got %v", cl.Lease))
+	}
+	if cl.Timeout <= 0 || cl.Timeout > cl.Lease/3 {
+		errs = append(errs, fmt.Errorf("cluster.timeout: must be > 0 and <= cluster.lease/3, got %v", cl.Timeout))
+	}
+	if cl.OnRedisDown != cluster.OnDownLocal && cl.OnRedisDown != cluster.OnDownRefuse {
+		errs = append(errs, fmt.Errorf("cluster.on_redis_down: must be %s or %s, got %q", cluster.OnDownLocal, cluster.OnDownRefuse, cl.OnRedisDown))
+	}
+	if cl.NodeURL != "" {
+		if _, err := cluster.ParseNodeURL(cl.NodeURL); err != nil {
+			errs = append(errs, fmt.Errorf("cluster.node_url: %w", err))
+		}
+	}
+	if cl.Redis != "" {
+		if _, err := cluster.ParseRedisURL(cl.Redis); err != nil {
+			errs = append(errs, fmt.Errorf("cluster.redis: %w", err))
+		}
+		if cl.NodeURL == "" {
+			errs = append(errs, errors.New("cluster.node_url: needed with cluster.redis (how edges reach this node)"))
+		}
+	}
+	return errs
 }
 
 // AuthConfig is the auth configuration the keys give, with the keys file

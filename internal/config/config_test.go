@@ -128,3 +128,34 @@ func TestLoadAPIToken(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(b), "\napi:\n  token: \"\"", "README documents api.token")
 }
+
+func TestLoadCluster(t *testing.T) {
+	c, err := Load(writeFile(t, "cluster:\n  redis: redis://:pw@127.0.0.1:6379/0\n  node_url: http://origin1:8080\n"+
+		"  lease: 6s\n  on_redis_down: refuse\nedge:\n  directory: rediss://127.0.0.1:6380/1\n"))
+	require.NoError(t, err)
+	require.Equal(t, Cluster{Redis: "redis://:pw@127.0.0.1:6379/0", NodeURL: "http://origin1:8080", Lease: 6 * time.Second,
+		Timeout: Default().Cluster.Timeout, OnRedisDown: "refuse"}, c.Cluster)
+	require.True(t, c.IsEdge(), "a directory makes an edge")
+	b, err := c.Marshal()
+	require.NoError(t, err)
+	require.NotContains(t, string(b), ":pw@", "the password is redacted")
+
+	for body, want := range map[string]string{
+		"cluster:\n  redis: redis://127.0.0.1:6379\n":                                  "cluster.node_url: needed",
+		"cluster:\n  redis: mysql://x\n  node_url: http://a:1\n":                       "cluster.redis",
+		"cluster:\n  node_url: ftp://a:1\n":                                            "cluster.node_url",
+		"cluster:\n  node_url: http://a:1/path\n":                                      "cluster.node_url",
+		"cluster:\n  lease: 500ms\n":                                                   "cluster.lease",
+		"cluster:\n  timeout: 5s\n":                                                    "cluster.timeout",
+		"cluster:\n  on_redis_down: maybe\n":                                           "cluster.on_redis_down",
+		"edge:\n  directory: http://x\n":                                               "edge.directory",
+		"cluster:\n  redis: redis://127.0.0.1:6379\n  node_url: rtmp://origin1:1935\n": "",
+	} {
+		_, err := Load(writeFile(t, body))
+		if want == "" {
+			require.NoError(t, err, body)
+		} else {
+			require.ErrorContains(t, err, want, body)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"sort"
 	"strconv"
@@ -151,6 +152,7 @@ func (c Config) Marshal() ([]byte, error) {
 	if c.Auth.Secret != "" {
 		c.Auth.Secret = Redacted
 	}
+	c.Cluster.Redis, c.Edge.Directory = redactURL(c.Cluster.Redis), redactURL(c.Edge.Directory)
 	if len(c.Auth.Keys) > 0 {
 		keys := make(map[string]string, len(c.Auth.Keys))
 		for k := range c.Auth.Keys {
@@ -159,6 +161,18 @@ func (c Config) Marshal() ([]byte, error) {
 		c.Auth.Keys = keys
 	}
 	return yaml.Marshal(c)
+}
+
+// redactURL hides a URL's password ("<redacted>" in its place).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), Redacted)
+	}
+	return u.String()
 }
 
 // reloadable are the keys a running server applies on SIGHUP; every other

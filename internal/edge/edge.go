@@ -68,6 +68,16 @@ type Config struct {
 	MaxTagSize uint32
 	// WriteTimeout bounds each write to an origin.
 	WriteTimeout time.Duration
+	// Directory, when set, is asked first which node holds a stream
+	// (edge.directory); that node is tried before Origins.
+	Directory Directory
+}
+
+// Directory finds the node that holds a stream (internal/cluster): its
+// URL, http://host:port or rtmp://host:port, or an error (not found,
+// unreachable) after which the origins are tried.
+type Directory interface {
+	Lookup(ctx context.Context, key registry.Key) (string, error)
 }
 
 // DefaultConfig returns the defaults; Origins is empty (not an edge).
@@ -116,6 +126,7 @@ type Edge struct {
 	pullsOK, pullsNotFound, pullsError, pullsLoop atomic.Uint64
 	failovers                                     atomic.Uint64
 	bytesIn                                       atomic.Uint64
+	lookups                                       atomic.Uint64 // Directory.Lookup calls
 
 	// mu guards pulls and closed. Leaf lock: nothing blocks under it.
 	mu     lockcheck.Mutex
@@ -161,6 +172,9 @@ type Counts struct {
 	Failovers uint64
 	// BytesIn counts the bytes read from upstreams.
 	BytesIn uint64
+	// Lookups counts the directory lookups asked (each answered by a
+	// Redis read or the directory's cache).
+	Lookups uint64
 }
 
 // Counts returns the counts (atomics; safe at any time).
@@ -170,6 +184,7 @@ func (e *Edge) Counts() Counts {
 			ResultError: e.pullsError.Load(), ResultLoop: e.pullsLoop.Load()},
 		Failovers: e.failovers.Load(),
 		BytesIn:   e.bytesIn.Load(),
+		Lookups:   e.lookups.Load(),
 	}
 }
 
@@ -199,7 +214,7 @@ func (e *Edge) Pull(ctx context.Context, key registry.Key, via string) error {
 		e.pullsLoop.Add(1)
 		return ErrLoop
 	}
-	if len(e.origins) == 0 {
+	if len(e.origins) == 0 && e.cfg.Directory == nil {
 		return registry.ErrNotFound
 	}
 	e.mu.Lock()
@@ -387,22 +402,18 @@ type upstream interface {
 	Close() error
 }
 
-// connect tries the origins in order (skipping last, tried at the end,
-// after a failure), each within ConnectTimeout, until one plays the
-// stream. During a failover (last != nil) it goes round again until ctx
-// ends.
+// connect tries the node the directory names, then the origins in order
+// (skipping last, tried at the end, after a failure), each within
+// ConnectTimeout, until one plays the stream. During a failover (last !=
+// nil) it goes round again, asking the directory again each round, until
+// ctx ends.
 func (e *Edge) connect(ctx context.Context, p *pull, last *url.URL) (upstream, *url.URL, error) {
-	order := make([]*url.URL, 0, len(e.origins))
-	for _, o := range e.origins {
-		if last == nil || o.String() != last.String() {
-			order = append(order, o)
-		}
-	}
-	if last != nil {
-		order = append(order, last)
-	}
 	var errs []error
 	for round := 0; ; round++ {
+		order := e.order(ctx, p.key, last)
+		if len(order) == 0 {
+			return nil, nil, ErrNoOrigin
+		}
 		notFound := true
 		for _, o := range order {
 			if ctx.Err() != nil {
@@ -434,6 +445,41 @@ func (e *Edge) connect(ctx context.Context, p *pull, last *url.URL) (upstream, *
 			return nil, nil, errors.Join(append(errs, ctx.Err())...)
 		}
 	}
+}
+
+// order is the list of upstreams to try: the directory's node for key
+// (if any), then the origins; last (the one that just failed) at the end.
+func (e *Edge) order(ctx context.Context, key registry.Key, last *url.URL) []*url.URL {
+	var all []*url.URL
+	if e.cfg.Directory != nil {
+		e.lookups.Add(1)
+		node, err := e.cfg.Directory.Lookup(ctx, key)
+		if err == nil {
+			u, perr := ParseOrigin(node)
+			if perr == nil {
+				all = append(all, u)
+			} else {
+				e.log.Warn().Str("app", key.App).Str("stream", key.Name).Str("node", node).Msg("directory names an unusable node URL")
+			}
+		} else if !errors.Is(err, registry.ErrNotFound) && ctx.Err() == nil {
+			e.log.Debug().Err(err).Str("app", key.App).Str("stream", key.Name).Msg("directory lookup failed: trying the origins")
+		}
+	}
+	all = append(all, e.origins...)
+	order := make([]*url.URL, 0, len(all))
+	seen := make(map[string]bool, len(all))
+	for _, o := range all {
+		s := o.String()
+		if seen[s] || (last != nil && s == last.String()) {
+			continue
+		}
+		seen[s] = true
+		order = append(order, o)
+	}
+	if last != nil {
+		order = append(order, last)
+	}
+	return order
 }
 
 // dial opens one upstream, within ConnectTimeout.

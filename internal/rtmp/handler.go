@@ -33,6 +33,7 @@ type handler struct {
 	app     string
 	encoder string
 	pub     *registry.Publisher
+	unclaim func()                             // releases pub's cluster claim; nil without a cluster
 	stream  *stream.Stream                     // pub's, for its statistics
 	frames  uint64                             // pub.Frames() when media last counted
 	current atomic.Pointer[registry.Publisher] // pub, for kick on other goroutines
@@ -110,12 +111,33 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 		h.log.Warn().Str("app", key.App).Str("stream", key.Name).Err(err).Msg("publish refused")
 		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishBadName, Description: err.Error(), Err: err}
 	}
+	// The cluster claim comes after the local handle (a local duplicate
+	// was refused above without asking Redis) and before anything else
+	// that can block; it is released with the handle on every path.
+	unclaim := func() {}
+	if h.srv.claimer != nil {
+		claimed := time.Now()
+		rel, err := h.srv.claimer.Claim(h.srv.baseCtx, key, func() { h.kick(pub) })
+		if err != nil {
+			pub.Release()
+			code := rtmpmsg.NetStreamOnStatusCodePublishFailed
+			if errors.Is(err, registry.ErrStreamBusy) {
+				code = rtmpmsg.NetStreamOnStatusCodePublishBadName
+			}
+			h.srv.refusalLog(h.log).Warn().Str("app", key.App).Str("stream", key.Name).Err(err).
+				Msg("publish refused by the cluster directory")
+			return &gortmp.StatusError{Code: code, Description: err.Error(), Err: err}
+		}
+		unclaim = rel
+		h.log.Debug().Str("app", key.App).Str("stream", key.Name).Dur("took", time.Since(claimed)).Msg("cluster claim")
+	}
 	// The on_publish hook runs with the handle held (a stream cannot be
 	// freed while it runs) and releases it when it denies.
 	ev := auth.HookEvent{App: key.App, Stream: key.Name, Query: query, ClientIP: areq.IP.String(),
 		ClientID: pub.ID(), Protocol: ProtocolRTMP}
 	if askHook {
 		if ok, why := h.srv.hooks.Decide(h.srv.baseCtx, auth.Publish, ev); !ok {
+			unclaim()
 			pub.Release()
 			h.srv.auth.Fail(areq, auth.ReasonHook)
 			h.srv.refusalLog(h.log).Warn().Str("app", key.App).Str("stream", key.Name).Str("hook", why).
@@ -125,10 +147,11 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	}
 	st, err := pub.Stream()
 	if err != nil { // released already (shutdown): nothing to publish into
+		unclaim()
 		pub.Release()
 		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed, Description: err.Error(), Err: err}
 	}
-	h.pub, h.started, h.stream, h.frames = pub, time.Now(), st, pub.Frames()
+	h.pub, h.unclaim, h.started, h.stream, h.frames = pub, unclaim, time.Now(), st, pub.Frames()
 	h.hookEv = ev
 	h.rate = rateMeter{start: h.started}
 	h.current.Store(pub)
@@ -278,7 +301,8 @@ func (h *handler) unpublish(reason string) {
 	}
 	h.current.Store(nil)
 	h.pub.Release()
-	h.pub = nil
+	h.unclaim() // after the handle: this node never serves a key it no longer claims
+	h.pub, h.unclaim = nil, nil
 	h.srv.hooks.Notify(auth.OnUnpublish, h.hookEv) // once per publish: pub is nil from here
 	h.conn.stopPublishing()
 	h.log.Info().Dur("duration", time.Since(h.started)).Uint64("bytes", bytesIn).

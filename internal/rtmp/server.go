@@ -90,6 +90,7 @@ type Server struct {
 	playCfg play.Config      // play sessions' loop (WithPlay)
 	auth    *auth.Authorizer // publish and play rules (WithAuth); nil allows all
 	hooks   *auth.Hooks      // HTTP hooks (WithAuth); nil: none
+	claimer Claimer          // the cluster directory (WithClaimer); nil: no cluster
 	totals  *stream.Totals   // server-wide bytes out of play sessions; may be nil
 	// baseCtx is the parent of every play session's context, cancelled by
 	// Shutdown.
@@ -143,6 +144,23 @@ func WithPlay(cfg play.Config, totals *stream.Totals) Option {
 func WithAuth(a *auth.Authorizer, hooks *auth.Hooks) Option {
 	return func(s *Server) { s.auth, s.hooks = a, hooks }
 }
+
+// Claimer takes a stream's key cluster-wide (internal/cluster's
+// Directory) before a publish is admitted.
+type Claimer interface {
+	// Claim returns within its own timeout. An error wrapping
+	// registry.ErrStreamBusy means another node publishes key (the
+	// publish gets BadName, as for a local duplicate); any other error
+	// refuses the publish with Publish.Failed. lost is called, from
+	// another goroutine, when the claim is later lost to another node;
+	// release (idempotent) gives the claim up.
+	Claim(ctx context.Context, key registry.Key, lost func()) (release func(), err error)
+}
+
+// WithClaimer makes every publish claim its key through c after the
+// local publisher handle is taken and before Publish.Start; the claim is
+// released with the handle, whatever ends the publish.
+func WithClaimer(c Claimer) Option { return func(s *Server) { s.claimer = c } }
 
 // NewServer returns a server that publishes into and plays from reg.
 func NewServer(cfg Config, reg *registry.Registry, log zerolog.Logger, opts ...Option) *Server {

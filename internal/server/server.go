@@ -21,6 +21,7 @@ import (
 	"github.com/headwater-media/headwater/internal/api"
 	"github.com/headwater-media/headwater/internal/auth"
 	"github.com/headwater-media/headwater/internal/clientip"
+	"github.com/headwater-media/headwater/internal/cluster"
 	"github.com/headwater-media/headwater/internal/config"
 	"github.com/headwater-media/headwater/internal/edge"
 	"github.com/headwater-media/headwater/internal/httpflv"
@@ -33,17 +34,21 @@ import (
 
 // Server is one running headwater.
 type Server struct {
-	cfg     config.Config
-	log     zerolog.Logger
-	totals  *stream.Totals
-	reg     *registry.Registry
-	rtmp    *rtmp.Server
-	http    *http.Server
-	edge    *edge.Edge // nil unless edge.origins is set
-	auth    *auth.Authorizer
-	hooks   *auth.Hooks
-	proxies *clientip.Resolver // http.trusted_proxies
-	id      string             // this node's id (edge loop detection, GET /api/v1/server)
+	cfg    config.Config
+	log    zerolog.Logger
+	totals *stream.Totals
+	reg    *registry.Registry
+	rtmp   *rtmp.Server
+	http   *http.Server
+	edge   *edge.Edge // nil unless edge.origins or edge.directory is set
+	// cluster is the stream directory this node claims its keys in (nil
+	// without cluster.redis); lookup the one edge pulls look keys up in
+	// (nil without edge.directory; cluster itself when the URLs match).
+	cluster, lookup *cluster.Directory
+	auth            *auth.Authorizer
+	hooks           *auth.Hooks
+	proxies         *clientip.Resolver // http.trusted_proxies
+	id              string             // this node's id (edge loop detection, GET /api/v1/server)
 
 	version string          // for GET /api/v1/server (WithVersion)
 	hist    *api.Histograms // time to first frame, publish durations
@@ -76,7 +81,7 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 	sc.Totals = totals
 	var ed *edge.Edge // the registry's Puller, once made below
 	ropts := []registry.Option{registry.WithLimits(registryLimits(cfg)), registry.WithObserver(hist), registry.WithBackup(backupConfig(cfg))}
-	if len(cfg.Edge.Origins) > 0 {
+	if cfg.IsEdge() {
 		ropts = append(ropts, registry.WithPuller(registry.PullerFunc(func(ctx context.Context, key registry.Key, via string) error {
 			return ed.Pull(ctx, key, via)
 		})))
@@ -97,15 +102,35 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 	if s.proxies, err = clientip.New(cfg.HTTP.TrustedProxies); err != nil {
 		panic(err) // config.Validate checked it
 	}
-	if len(cfg.Edge.Origins) > 0 {
+	if cfg.Cluster.Redis != "" {
+		if s.cluster, err = cluster.New(clusterConfig(cfg, cfg.Cluster.Redis, s.id), log); err != nil {
+			panic(err) // config.Validate checked it
+		}
+	}
+	if d := cfg.Edge.Directory; d != "" {
+		if d == cfg.Cluster.Redis {
+			s.lookup = s.cluster
+		} else if s.lookup, err = cluster.New(clusterConfig(cfg, d, s.id), log); err != nil {
+			panic(err) // config.Validate checked it
+		}
+	}
+	if cfg.IsEdge() {
 		var err error
-		if ed, err = edge.New(edgeConfig(cfg), reg, s.id, log); err != nil {
+		ec := edgeConfig(cfg)
+		if s.lookup != nil {
+			ec.Directory = s.lookup
+		}
+		if ed, err = edge.New(ec, reg, s.id, log); err != nil {
 			panic(err) // config.Validate checked every origin
 		}
 		s.edge = ed
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	s.rtmp = rtmp.NewServer(rtmpConfig(cfg), reg, log, rtmp.WithPlay(flvConfig(cfg), totals), rtmp.WithAuth(s.auth, s.hooks))
+	ropt := []rtmp.Option{rtmp.WithPlay(flvConfig(cfg), totals), rtmp.WithAuth(s.auth, s.hooks)}
+	if s.cluster != nil {
+		ropt = append(ropt, rtmp.WithClaimer(s.cluster))
+	}
+	s.rtmp = rtmp.NewServer(rtmpConfig(cfg), reg, log, ropt...)
 	return s
 }
 
@@ -132,7 +157,7 @@ func rtmpConfig(cfg config.Config) rtmp.Config {
 		cfg.RTMP.HandshakeTimeout, cfg.RTMP.ReadTimeout, cfg.RTMP.MediaTimeout, cfg.RTMP.WriteTimeout
 	c.MaxConns, c.MaxConnsPerIP, c.MaxPublishBitrate = cfg.RTMP.MaxConns, cfg.Limits.MaxConnsPerIP, cfg.Limits.MaxPublishBitrate
 	c.MaxMessageSize, c.MaxPartialBytes, c.MaxChunkStreams = cfg.RTMP.MaxMessageSize, cfg.RTMP.MaxPartialBytes, cfg.RTMP.MaxChunkStreams
-	c.RefusePublish = len(cfg.Edge.Origins) > 0 && !cfg.Edge.AllowPublish
+	c.RefusePublish = cfg.IsEdge() && !cfg.Edge.AllowPublish
 	c.ProxyProtocol = cfg.RTMP.ProxyProtocol
 	return c
 }
@@ -147,6 +172,19 @@ func edgeConfig(cfg config.Config) edge.Config {
 	c.ConnectTimeout, c.Linger, c.FailoverTimeout = cfg.Edge.ConnectTimeout, cfg.Edge.Linger, cfg.Edge.FailoverTimeout
 	// An upstream gets the bounds of an RTMP publisher.
 	c.MediaTimeout, c.MaxTagSize, c.WriteTimeout = cfg.RTMP.MediaTimeout, cfg.RTMP.MaxMessageSize, cfg.RTMP.WriteTimeout
+	return c
+}
+
+// clusterConfig is the directory's configuration for the Redis at url:
+// the cluster.* keys; only the claiming directory (cluster.redis) has a
+// node URL.
+func clusterConfig(cfg config.Config, url, id string) cluster.Config {
+	c := cluster.DefaultConfig()
+	c.Redis, c.NodeID = url, id
+	if url == cfg.Cluster.Redis {
+		c.NodeURL = cfg.Cluster.NodeURL
+	}
+	c.Lease, c.Timeout, c.OnRedisDown = cfg.Cluster.Lease, cfg.Cluster.Timeout, cfg.Cluster.OnRedisDown
 	return c
 }
 
@@ -186,6 +224,10 @@ func (s *Server) Start() error {
 		_ = rl.Close()
 		_ = hl.Close()
 		return err
+	}
+
+	for _, d := range s.directories() {
+		d.Start()
 	}
 
 	// Deprecated: the same count as headwater_limit_refusals_total{limit="http_conns"}.
@@ -235,6 +277,7 @@ func (s *Server) Start() error {
 				Name: "headwater_edge_upstream_bytes_total", Help: "Bytes read from edge upstreams (FLV tags).",
 			}, func() float64 { return float64(ed.Counts().BytesIn) }))
 	}
+	rtmpCounters = append(rtmpCounters, s.clusterMetrics()...)
 	rtmpCounters = append(rtmpCounters, api.NewPairCounter("headwater_auth_denied_total",
 		"Publishes and plays denied by the auth rules, by action (publish, play) and reason (no_key, bad_key, no_signature, expired, bad_signature, ip_denied, default_deny, deny_rule, hook).",
 		"action", "reason", s.auth.Denied),
@@ -258,7 +301,10 @@ func (s *Server) Start() error {
 		Metrics: api.NewMetrics(s.reg, s.totals, append(rtmpCounters, refused, api.NewLimitRefusals(refusalCounts), s.hist)...),
 		Token:   s.cfg.API.Token,
 		Server: api.ServerInfo{Version: s.version, Started: time.Now(), Refusals: refusalCounts, Limits: apiLimits(s.cfg),
-			ID: s.id, Origins: s.cfg.Edge.Origins},
+			ID: s.id, Origins: s.cfg.Edge.Origins, Edge: s.cfg.IsEdge()},
+	}
+	if s.cluster != nil || s.lookup != nil {
+		a.Cluster = s.clusterStatus
 	}
 	s.api = a
 	s.flv = &httpflv.Handler{
@@ -352,6 +398,106 @@ func (s *Server) listenTLS() error {
 	return nil
 }
 
+// directories are the cluster directories this server uses (none, one,
+// or two when edge.directory is another Redis than cluster.redis).
+func (s *Server) directories() []*cluster.Directory {
+	var ds []*cluster.Directory
+	if s.cluster != nil {
+		ds = append(ds, s.cluster)
+	}
+	if s.lookup != nil && s.lookup != s.cluster {
+		ds = append(ds, s.lookup)
+	}
+	return ds
+}
+
+// clusterJSON is GET /api/v1/cluster: the claiming directory's status,
+// and the edge's lookup counts (from edge.directory's own status when it
+// is another Redis).
+type clusterJSON struct {
+	Enabled bool `json:"enabled"` // cluster.redis is set: this node claims its keys
+	*cluster.Status
+	// EdgeLookups counts the edge's directory lookups asked (one per
+	// upstream connect round), whatever answered them.
+	EdgeLookups *uint64 `json:"edge_lookups,omitempty"`
+	// Directory is edge.directory's status when it is not cluster.redis.
+	Directory *cluster.Status `json:"directory,omitempty"`
+}
+
+func (s *Server) clusterStatus(ctx context.Context) any {
+	out := clusterJSON{Enabled: s.cluster != nil}
+	if s.cluster != nil {
+		st := s.cluster.Status(ctx)
+		out.Status = &st
+	}
+	if s.lookup != nil && s.lookup != s.cluster {
+		st := s.lookup.Status(ctx)
+		out.Directory = &st
+		if out.Status == nil {
+			out.Status = &st
+			out.Directory = nil
+		}
+	}
+	if s.edge != nil && s.lookup != nil {
+		n := s.edge.Counts().Lookups
+		out.EdgeLookups = &n
+	}
+	return out
+}
+
+// clusterMetrics are the directories' metrics (one directory's, labelled
+// by nothing else: with two, the claiming one's claims and the lookup
+// one's lookups).
+func (s *Server) clusterMetrics() []prometheus.Collector {
+	claims, lookups := s.cluster, s.lookup
+	if claims == nil && lookups == nil {
+		return nil
+	}
+	first := claims
+	if first == nil {
+		first = lookups
+	}
+	var out []prometheus.Collector
+	out = append(out, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "headwater_cluster_redis_up",
+		Help: "1 while the cluster directory's Redis answers (cluster.redis, else edge.directory), 0 while it is down."},
+		func() float64 {
+			if first.Up() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "headwater_cluster_redis_errors_total",
+			Help: "Failed Redis calls of the cluster directories."},
+			func() float64 {
+				var n uint64
+				for _, d := range s.directories() {
+					n += d.Counts().RedisErrors
+				}
+				return float64(n)
+			}),
+		first.Latency())
+	if claims != nil {
+		count := func(r string) func() uint64 { return func() uint64 { return claims.Counts().Claims[r] } }
+		out = append(out, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "headwater_cluster_claims",
+			Help: "Stream keys this node holds in the cluster directory."}, func() float64 { return float64(claims.Held()) }),
+			api.NewLabelledCounter("headwater_cluster_claims_total",
+				"Cluster claims by result: ok, busy (another node holds the key: refused), local (Redis down: admitted, claimed when it is back), refused (Redis down, cluster.on_redis_down: refuse), lost (to an older session after an outage: the publisher is ended).",
+				"result", map[string]func() uint64{cluster.ClaimOK: count(cluster.ClaimOK), cluster.ClaimBusy: count(cluster.ClaimBusy),
+					cluster.ClaimLocal: count(cluster.ClaimLocal), cluster.ClaimRefused: count(cluster.ClaimRefused), cluster.ClaimLost: count(cluster.ClaimLost)}))
+	}
+	if lookups != nil {
+		count := func(r string) func() uint64 { return func() uint64 { return lookups.Counts().Lookups[r] } }
+		out = append(out, api.NewLabelledCounter("headwater_cluster_lookups_total",
+			"Redis reads of the edge's directory lookups by result: found, not_found, error (a lookup answered by the one-second cache or a read in flight is not one).",
+			"result", map[string]func() uint64{cluster.LookupFound: count(cluster.LookupFound),
+				cluster.LookupNotFound: count(cluster.LookupNotFound), cluster.LookupError: count(cluster.LookupError)}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "headwater_cluster_lookups_shared_total",
+				Help: "Edge directory lookups answered by the one-second cache or by a Redis read in flight."},
+				func() float64 { return float64(lookups.Counts().LookupsShared) }))
+	}
+	return out
+}
+
 // RTMPSAddr returns the RTMPS listener's address, nil if off.
 func (s *Server) RTMPSAddr() net.Addr {
 	if s.rtmpsLn == nil {
@@ -426,6 +572,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = eerr
 		}
 		cancel()
+	}
+	// Every publisher has released its claim; the directories delete
+	// what is left and stop renewing.
+	for _, d := range s.directories() {
+		d.Close()
 	}
 	// Players of ended streams drain within their drain timeout; give them
 	// that long, then cancel every request context. http.Server does not
