@@ -50,7 +50,7 @@ func (c *fakeClaimer) Claim(_ context.Context, key registry.Key, lost func()) (f
 	}, nil
 }
 
-func newClaimHandler(t *testing.T, reg *registry.Registry, c *fakeClaimer) *handler {
+func newClaimHandler(t testing.TB, reg *registry.Registry, c *fakeClaimer) *handler {
 	h := newTestHandler(t, reg)
 	h.srv = NewServer(DefaultConfig(), reg, zerolog.Nop(), WithClaimer(c))
 	return h

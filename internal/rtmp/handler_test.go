@@ -14,7 +14,7 @@ import (
 	"github.com/headwater-media/headwater/internal/stream"
 )
 
-func newTestHandler(t *testing.T, reg *registry.Registry) *handler {
+func newTestHandler(t testing.TB, reg *registry.Registry) *handler {
 	t.Helper()
 	a, b := net.Pipe()
 	t.Cleanup(func() { a.Close(); b.Close() })
@@ -22,7 +22,7 @@ func newTestHandler(t *testing.T, reg *registry.Registry) *handler {
 	return &handler{srv: srv, conn: &deadlineConn{Conn: a}, log: zerolog.Nop()}
 }
 
-func connect(t *testing.T, h *handler, app string) error {
+func connect(t testing.TB, h *handler, app string) error {
 	t.Helper()
 	return h.OnConnect(0, &rtmpmsg.NetConnectionConnect{Command: rtmpmsg.NetConnectionConnectCommand{App: app}})
 }
