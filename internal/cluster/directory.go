@@ -54,12 +54,14 @@ type Directory struct {
 	errs     atomic.Uint64    // failed Redis calls
 	latency  *prometheus.HistogramVec
 
-	// mu guards held, closed and seq. Leaf lock: no Redis call, callback
+	// mu guards held, orphans, closed and seq, and every claim's holders,
+	// inRedis, maybe and gone. Leaf lock: no Redis call, callback
 	// or blocking send under it.
-	mu     lockcheck.Mutex
-	held   map[registry.Key]*claim
-	closed bool
-	seq    uint64
+	mu      lockcheck.Mutex
+	held    map[registry.Key]*claim
+	orphans []*claim // released while Redis was down: deleted when it answers
+	closed  bool
+	seq     uint64
 
 	// lmu guards cache and flights (Lookup). Leaf lock.
 	lmu     lockcheck.Mutex
@@ -79,7 +81,10 @@ type claim struct {
 	// inRedis: Redis holds value (as far as the last call knew); false
 	// for a claim admitted while Redis was down.
 	inRedis bool
-	gone    bool // released or lost: nothing may renew it any more
+	// maybe: the claim's SET failed (a timeout, a reset): it may have
+	// reached Redis all the same.
+	maybe bool
+	gone  bool // released or lost: nothing may renew it any more
 }
 
 // cached is a lookup's answer, kept for lookupTTL.
@@ -244,6 +249,9 @@ func (d *Directory) claimRedis(ctx context.Context, c *claim) error {
 	ok, err := d.client.SetNX(cctx, KeyPrefix+c.key.String(), c.value, d.cfg.Lease).Result()
 	d.observe("claim", start)
 	if err != nil {
+		d.mu.Lock()
+		c.maybe = true
+		d.mu.Unlock()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -285,17 +293,64 @@ func (d *Directory) release(c *claim, id uint64) {
 			delete(d.held, c.key)
 		}
 	}
-	inRedis := c.inRedis
+	inRedis := c.inRedis || c.maybe
 	d.mu.Unlock()
-	if !last || !inRedis || !d.up.Load() {
-		// Not in Redis, or Redis down: the lease ends it.
+	if !last || !inRedis {
+		return // not in Redis: nothing to delete
+	}
+	if !d.up.Load() || d.deleteClaim(c) != nil {
+		d.orphan(c)
+	}
+}
+
+// maxOrphans bounds the claims kept for deletion while Redis is down;
+// beyond it their leases end them.
+const maxOrphans = 10000
+
+// orphan keeps c, released while Redis could not be told, for the keeper
+// to delete once Redis answers (so that the key is free before its lease
+// runs out when Redis was only out of reach).
+func (d *Directory) orphan(c *claim) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.orphans) < maxOrphans && !d.closed {
+		d.orphans = append(d.orphans, c)
+	}
+}
+
+// deleteOrphans deletes the claims released while Redis was down (each
+// only if it still holds its value), in one pipeline within Timeout.
+func (d *Directory) deleteOrphans() {
+	d.mu.Lock()
+	todo := d.orphans
+	d.orphans = nil
+	d.mu.Unlock()
+	if len(todo) == 0 {
 		return
 	}
-	d.deleteClaim(c)
+	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.Timeout)
+	defer cancel()
+	pipe := d.client.Pipeline()
+	for _, c := range todo {
+		pipe.Eval(ctx, deleteLua, []string{KeyPrefix + c.key.String()}, c.value)
+	}
+	start := time.Now()
+	_, err := pipe.Exec(ctx)
+	d.observe("release", start)
+	if err != nil {
+		d.failed(err)
+		d.mu.Lock()
+		if len(d.orphans)+len(todo) <= maxOrphans {
+			d.orphans = append(d.orphans, todo...)
+		}
+		d.mu.Unlock()
+		return
+	}
+	d.log.Info().Int("claims", len(todo)).Msg("cluster: claims released while Redis was down deleted")
 }
 
 // deleteClaim deletes c's claim if Redis still holds its value.
-func (d *Directory) deleteClaim(c *claim) {
+func (d *Directory) deleteClaim(c *claim) error {
 	// Not d.ctx: Close deletes what is left after cancelling it.
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
 	defer cancel()
@@ -305,15 +360,18 @@ func (d *Directory) deleteClaim(c *claim) {
 	if err != nil {
 		d.failed(err)
 		d.log.Warn().Err(err).Str("app", c.key.App).Str("stream", c.key.Name).
-			Msg("cluster: claim not deleted (Redis error); it ends with its lease")
+			Msg("cluster: claim not deleted (Redis error); deleted when Redis answers, or at the end of its lease")
 	}
+	return err
 }
 
 // deleteScript is compare-and-delete: KEYS[1] is deleted only if it holds
 // ARGV[1].
-var deleteScript = redis.NewScript(`
+var deleteScript = redis.NewScript(deleteLua)
+
+const deleteLua = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`)
+return 0`
 
 // renewLua renews a claim, or re-establishes it after an outage:
 // KEYS[1] the key, ARGV[1] our value, ARGV[2] the lease (ms), ARGV[3]
@@ -412,6 +470,7 @@ func (d *Directory) keep() {
 			backoff = minBackoff
 		}
 		d.renewAll()
+		d.deleteOrphans()
 		t.Reset(period)
 	}
 }
@@ -511,7 +570,7 @@ func (d *Directory) renewedOne(c *claim, code int, holder string) {
 	if gone && code != lostToOlder {
 		// Released while the renewal was on its way: do not let it
 		// outlive its publishers.
-		d.deleteClaim(c)
+		_ = d.deleteClaim(c)
 		return
 	}
 	switch code {
@@ -622,7 +681,7 @@ func (d *Directory) Close() {
 	for k, c := range d.held {
 		c.gone = true
 		delete(d.held, k)
-		if c.inRedis {
+		if c.inRedis || c.maybe {
 			left = append(left, c)
 		}
 	}
@@ -631,9 +690,13 @@ func (d *Directory) Close() {
 	if d.kept.Load() {
 		<-d.done
 	}
+	d.mu.Lock()
+	left = append(left, d.orphans...)
+	d.orphans = nil
+	d.mu.Unlock()
 	if d.up.Load() {
 		for _, c := range left {
-			d.deleteClaim(c)
+			_ = d.deleteClaim(c)
 		}
 		if d.cfg.NodeURL != "" {
 			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)

@@ -218,3 +218,25 @@ func TestConflictAfterOutageOlderSessionWins(t *testing.T) {
 	require.Equal(t, 0, younger.Held())
 	require.Equal(t, 1, older.Held())
 }
+
+// TestReleaseWhileRedisUnreachable: a claim released while Redis does not
+// answer (paused, as behind a partition) is deleted as soon as it answers
+// again, long before its lease would end it.
+func TestReleaseWhileRedisUnreachable(t *testing.T) {
+	r := redistest.Start(t)
+	d := newDir(t, r, "http://node1:8080", 10*time.Second, OnDownLocal)
+	rel, err := d.Claim(context.Background(), keyA, nil)
+	require.NoError(t, err)
+	_, err = r.Do("CLIENT", "PAUSE", "1000", "ALL")
+	require.NoError(t, err)
+	paused := time.Now()
+	rel() // its delete times out: Redis is marked down, the claim kept for later
+	require.False(t, d.Up())
+	require.Eventually(t, func() bool {
+		v, err := r.Do("GET", KeyPrefix+"live/a")
+		return err == nil && v == "$-1"
+	}, 5*time.Second, 20*time.Millisecond)
+	t.Logf("claim deleted %v after the pause began (the pause: 1 s, the lease: 10 s)", time.Since(paused))
+	require.Less(t, time.Since(paused), 3*time.Second)
+	require.True(t, d.Up())
+}

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
+	"github.com/headwater-media/headwater/internal/auth"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/stream"
 )
@@ -111,6 +115,30 @@ func TestLostClaimKicksThePublisher(t *testing.T) {
 	c.lost()
 	_, err := h.conn.Write([]byte{0})
 	require.Error(t, err, "the connection is closed")
+	h.OnClose()
+	require.Equal(t, 1, c.released)
+	require.Equal(t, registry.Stats{}, reg.Stats())
+}
+
+// TestHookDenialReleasesTheClaim: the on_publish hook runs after the
+// claim; its denial releases the claim with the handle.
+func TestHookDenialReleasesTheClaim(t *testing.T) {
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusForbidden) }))
+	defer hook.Close()
+	reg := registry.New(stream.DefaultConfig())
+	c := &fakeClaimer{held: map[registry.Key]int{}, reg: reg}
+	a, err := auth.New(auth.Config{})
+	require.NoError(t, err)
+	hooks := auth.NewHooks(auth.HookConfig{OnPublish: hook.URL, Timeout: 2 * time.Second}, "node")
+	defer hooks.CloseIdle()
+	h := newTestHandler(t, reg)
+	h.srv = NewServer(DefaultConfig(), reg, zerolog.Nop(), WithClaimer(c), WithAuth(a, hooks))
+	require.NoError(t, connect(t, h, "live"))
+	err = publish(h, "a")
+	require.Equal(t, codePublishUnauthorized, statusCode(t, err))
+	require.Equal(t, 1, c.asked, "claimed before the hook")
+	require.Equal(t, 1, c.released)
+	require.Equal(t, 0, c.held[registry.Key{App: "live", Name: "a"}])
 	h.OnClose()
 	require.Equal(t, 1, c.released)
 	require.Equal(t, registry.Stats{}, reg.Stats())
