@@ -444,6 +444,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// MinClusterLease is the shortest cluster.lease (renewed every lease/3).
+const MinClusterLease = 300 * time.Millisecond
+
 // IsEdge reports whether the server pulls streams it does not have:
 // edge.origins or edge.directory is set.
 func (c Config) IsEdge() bool { return len(c.Edge.Origins) > 0 || c.Edge.Directory != "" }
@@ -452,11 +455,11 @@ func (c Config) IsEdge() bool { return len(c.Edge.Origins) > 0 || c.Edge.Directo
 func (c Config) validateCluster() []error {
 	var errs []error
 	cl := c.Cluster
-	if cl.Lease < time.Second {
-		errs = append(errs, fmt.Errorf("cluster.lease: must be >= 1s, got %v", cl.Lease))
+	if cl.Lease < MinClusterLease {
+		errs = append(errs, fmt.Errorf("cluster.lease: must be >= %v, got %v", MinClusterLease, cl.Lease))
 	}
-	if cl.Timeout <= 0 || cl.Timeout > cl.Lease/3 {
-		errs = append(errs, fmt.Errorf("cluster.timeout: must be > 0 and <= cluster.lease/3, got %v", cl.Timeout))
+	if cl.Timeout <= 0 || cl.Timeout >= cl.Lease {
+		errs = append(errs, fmt.Errorf("cluster.timeout: must be > 0 and < cluster.lease, got %v", cl.Timeout))
 	}
 	if cl.OnRedisDown != cluster.OnDownLocal && cl.OnRedisDown != cluster.OnDownRefuse {
 		errs = append(errs, fmt.Errorf("cluster.on_redis_down: must be %s or %s, got %q", cluster.OnDownLocal, cluster.OnDownRefuse, cl.OnRedisDown))
