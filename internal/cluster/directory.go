@@ -246,8 +246,13 @@ func (d *Directory) claimRedis(ctx context.Context, c *claim) error {
 	cctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
-	ok, err := d.client.SetNX(cctx, KeyPrefix+c.key.String(), c.value, d.cfg.Lease).Result()
+	// SET key value NX PX lease: nil when the key is held.
+	err := d.client.Do(cctx, "SET", KeyPrefix+c.key.String(), c.value, "NX", "PX", d.cfg.Lease.Milliseconds()).Err()
 	d.observe("claim", start)
+	ok := err == nil
+	if errors.Is(err, redis.Nil) {
+		err = nil
+	}
 	if err != nil {
 		d.mu.Lock()
 		c.maybe = true
