@@ -134,6 +134,16 @@ func New(cfg Config, log zerolog.Logger) (*Directory, error) {
 	return d, nil
 }
 
+// SetNodeURL sets the node URL (Config.NodeURL) of a directory made
+// without one, which makes it claim: only before Start.
+func (d *Directory) SetNodeURL(u string) error {
+	if _, err := ParseNodeURL(u); err != nil {
+		return err
+	}
+	d.cfg.NodeURL = u
+	return nil
+}
+
 // Start checks Redis once (within Timeout; down is no error: the keeper
 // reconnects) and starts the keeper, which Close stops.
 func (d *Directory) Start() {
@@ -447,7 +457,7 @@ func (d *Directory) keep() {
 	period := d.cfg.Lease / 3
 	const minBackoff = 100 * time.Millisecond
 	backoff := minBackoff
-	t := time.NewTimer(period)
+	t := time.NewTimer(0) // the node entry at once, then every period
 	defer t.Stop()
 	for {
 		select {

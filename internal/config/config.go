@@ -58,7 +58,8 @@ type Cluster struct {
 	// empty: no cluster.
 	Redis string `yaml:"redis"`
 	// NodeURL is how edges reach this node: http://host:port (HTTP-FLV)
-	// or rtmp://host:port (RTMP play). Needed with Redis.
+	// or rtmp://host:port (RTMP play). Empty: http:// and the HTTP
+	// listener's address (the host name for an unspecified address).
 	NodeURL string `yaml:"node_url"`
 	// Lease is how long a node's claims outlive its last renewal (every
 	// lease/3): a node that dies frees its keys after it.
@@ -472,9 +473,6 @@ func (c Config) validateCluster() []error {
 	if cl.Redis != "" {
 		if _, err := cluster.ParseRedisURL(cl.Redis); err != nil {
 			errs = append(errs, fmt.Errorf("cluster.redis: %w", err))
-		}
-		if cl.NodeURL == "" {
-			errs = append(errs, errors.New("cluster.node_url: needed with cluster.redis (how edges reach this node)"))
 		}
 	}
 	return errs

@@ -141,7 +141,7 @@ func TestLoadCluster(t *testing.T) {
 	require.NotContains(t, string(b), ":pw@", "the password is redacted")
 
 	for body, want := range map[string]string{
-		"cluster:\n  redis: redis://127.0.0.1:6379\n":                                  "cluster.node_url: needed",
+		"cluster:\n  redis: redis://127.0.0.1:6379\n":                                  "",
 		"cluster:\n  redis: mysql://x\n  node_url: http://a:1\n":                       "cluster.redis",
 		"cluster:\n  node_url: ftp://a:1\n":                                            "cluster.node_url",
 		"cluster:\n  node_url: http://a:1/path\n":                                      "cluster.node_url",

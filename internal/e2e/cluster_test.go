@@ -255,3 +255,21 @@ func TestClusterRedisDown(t *testing.T) {
 	n = waitCount(t, p)
 	p.waitTags(t, n+25, 10*time.Second)
 }
+
+// TestClusterNodeURLDefaultsToTheHTTPAddress: without cluster.node_url a
+// node claims under http:// and its HTTP listener's address.
+func TestClusterNodeURLDefaultsToTheHTTPAddress(t *testing.T) {
+	r := redistest.Start(t)
+	s := startServer(t, func(c *config.Config) { c.Cluster.Redis = r.URL() })
+	st := getCluster(t, s)
+	require.True(t, st.Enabled)
+	require.Equal(t, s.httpURL, st.NodeURL)
+	require.Eventually(t, func() bool {
+		for _, n := range getCluster(t, s).Nodes {
+			if n.URL == s.httpURL && n.Live {
+				return true
+			}
+		}
+		return false
+	}, testLease, 20*time.Millisecond, "the node's entry is in Redis")
+}

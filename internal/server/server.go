@@ -8,9 +8,11 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -226,6 +228,15 @@ func (s *Server) Start() error {
 		return err
 	}
 
+	if s.cluster != nil && s.cfg.Cluster.NodeURL == "" {
+		u := defaultNodeURL(hl.Addr())
+		if err := s.cluster.SetNodeURL(u); err != nil {
+			_ = rl.Close()
+			_ = hl.Close()
+			return fmt.Errorf("cluster.node_url: none set, and %w", err)
+		}
+		s.log.Warn().Str("node_url", u).Msg("cluster.node_url not set: edges will reach this node at its HTTP address")
+	}
 	for _, d := range s.directories() {
 		d.Start()
 	}
@@ -396,6 +407,22 @@ func (s *Server) listenTLS() error {
 		s.httpsLn.proxies = s.proxies
 	}
 	return nil
+}
+
+// defaultNodeURL is cluster.node_url when it is not set: http:// and the
+// HTTP listener's address, with the host name in place of an unspecified
+// address (":8080").
+func defaultNodeURL(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "http://" + a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // directories are the cluster directories this server uses (none, one,
