@@ -244,3 +244,29 @@ func TestReleaseWhileRedisUnreachable(t *testing.T) {
 	require.Less(t, time.Since(paused), 3*time.Second)
 	require.True(t, d.Up())
 }
+
+// TestRedisPassword: a password in the URL authenticates; a wrong one is
+// Redis down (never a crash), and the status never shows the password.
+func TestRedisPassword(t *testing.T) {
+	r := redistest.StartWith(t, "s3cret-pw")
+	d := newDir(t, r, "http://node1:8080", 10*time.Second, OnDownRefuse)
+	rel, err := d.Claim(context.Background(), keyA, nil)
+	require.NoError(t, err)
+	defer rel()
+	st := d.Status(context.Background())
+	require.Equal(t, "up", st.Redis.State)
+	require.NotContains(t, st.Redis.URL, "s3cret-pw")
+	require.Eventually(t, func() bool { return len(d.Status(context.Background()).Nodes) == 1 }, 2*time.Second, 10*time.Millisecond,
+		"the node's entry (written by the keeper at start)")
+
+	cfg := DefaultConfig()
+	cfg.Redis, cfg.NodeURL, cfg.OnRedisDown = "redis://:wrong@"+r.Addr+"/0", "http://node2:8080", OnDownRefuse
+	bad, err := New(cfg, zerolog.Nop())
+	require.NoError(t, err)
+	bad.Start()
+	defer bad.Close()
+	require.False(t, bad.Up())
+	_, err = bad.Claim(context.Background(), keyA, nil)
+	require.ErrorIs(t, err, ErrRedisDown)
+	require.NotContains(t, bad.Status(context.Background()).Redis.URL, "wrong")
+}

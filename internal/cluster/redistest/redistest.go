@@ -35,6 +35,8 @@ type Server struct {
 	t    testing.TB
 	Addr string // 127.0.0.1:port, kept across Stop and Start
 
+	password string // requirepass, "" for none
+
 	mu   sync.Mutex // guards cmd and done
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -42,7 +44,10 @@ type Server struct {
 
 // Start starts redis-server on a free port and waits until it answers
 // PING; it is killed when the test ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { t.Helper(); return StartWith(t, "") }
+
+// StartWith is Start with a password (requirepass), "" for none.
+func StartWith(t testing.TB, password string) *Server {
 	t.Helper()
 	Need(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -51,21 +56,26 @@ func Start(t testing.TB) *Server {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	s := &Server{t: t, Addr: addr}
+	s := &Server{t: t, Addr: addr, password: password}
 	s.Restart()
 	t.Cleanup(s.Kill)
 	return s
 }
 
-// URL is redis://ADDR/0.
-func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
+// URL is redis://ADDR/0, with the password if there is one.
+func (s *Server) URL() string {
+	if s.password != "" {
+		return "redis://:" + s.password + "@" + s.Addr + "/0"
+	}
+	return "redis://" + s.Addr + "/0"
+}
 
 // Restart starts the server again (empty) on the same port after Kill.
 func (s *Server) Restart() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
 	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--protected-mode", "no", "--loglevel", "warning")
+		"--protected-mode", "no", "--loglevel", "warning", "--requirepass", s.password)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -118,10 +128,18 @@ func (s *Server) Do(args ...string) (string, error) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	r := bufio.NewReader(c)
+	if s.password != "" {
+		if _, err := fmt.Fprintf(c, "AUTH %s\r\n", s.password); err != nil {
+			return "", err
+		}
+		if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
+			return "", fmt.Errorf("redis AUTH: %q %v", line, err)
+		}
+	}
 	if _, err := fmt.Fprintf(c, "%s\r\n", strings.Join(args, " ")); err != nil {
 		return "", err
 	}
-	r := bufio.NewReader(c)
 	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err
