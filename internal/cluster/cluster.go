@@ -58,6 +58,11 @@ type Config struct {
 	Timeout time.Duration
 	// OnRedisDown is OnDownLocal or OnDownRefuse.
 	OnRedisDown string
+	// Fence ends a key's publishers when its claim could not be renewed
+	// (or made) for lease − lease/10 − 2×Timeout (at least lease/2),
+	// before another node can claim it: no two nodes publish one key at
+	// once, but every stream ends when Redis stays unreachable that long.
+	Fence bool
 }
 
 // DefaultConfig returns the defaults: a 10 s lease, a 500 ms timeout,

@@ -23,6 +23,7 @@ const (
 	ClaimLocal   = "local"   // Redis down, OnDownLocal: admitted, claimed once Redis is back
 	ClaimRefused = "refused" // Redis down, OnDownRefuse: refused
 	ClaimLost    = "lost"    // re-established after an outage: an older session held the key
+	ClaimFenced  = "fenced"  // not renewed in time (Config.Fence): its publishers ended
 )
 
 // Lookup results, as the metric's result label: each is one Redis read.
@@ -48,7 +49,7 @@ type Directory struct {
 	up        atomic.Bool  // Redis answered the last call
 	downSince atomic.Int64 // Unix ms of the last up → down, 0 while up
 
-	claims   [5]atomic.Uint64 // by ClaimOK .. ClaimLost (claimIndex)
+	claims   [6]atomic.Uint64 // by ClaimOK .. ClaimFenced (claimIndex)
 	lookups  [3]atomic.Uint64 // by LookupFound .. LookupError
 	cacheHit atomic.Uint64    // lookups answered from the cache or a lookup in flight
 	errs     atomic.Uint64    // failed Redis calls
@@ -84,7 +85,11 @@ type claim struct {
 	// maybe: the claim's SET failed (a timeout, a reset): it may have
 	// reached Redis all the same.
 	maybe bool
-	gone  bool // released or lost: nothing may renew it any more
+	// renewed is when the last claim or renewal that Redis applied was
+	// sent (admission, for a claim made without Redis): Config.Fence
+	// ends the claim fenceAfter it.
+	renewed time.Time
+	gone    bool // released or lost: nothing may renew it any more
 }
 
 // cached is a lookup's answer, kept for lookupTTL.
@@ -177,8 +182,10 @@ func claimIndex(result string) int {
 		return 2
 	case ClaimRefused:
 		return 3
-	default:
+	case ClaimLost:
 		return 4
+	default:
+		return 5
 	}
 }
 
@@ -203,7 +210,7 @@ func (d *Directory) Claim(ctx context.Context, key registry.Key, lost func()) (r
 	c, shared := d.held[key]
 	if !shared {
 		now := time.Now()
-		c = &claim{key: key, since: now, ready: make(chan struct{}), holders: map[uint64]func(){},
+		c = &claim{key: key, since: now, renewed: now, ready: make(chan struct{}), holders: map[uint64]func(){},
 			value: claimValue{NodeURL: d.cfg.NodeURL, Session: d.cfg.NodeID + "-" + strconv.FormatUint(id, 10), Start: now}.String()}
 		d.held[key] = c
 	}
@@ -275,7 +282,7 @@ func (d *Directory) claimRedis(ctx context.Context, c *claim) error {
 	}
 	if ok {
 		d.mu.Lock()
-		c.inRedis = true
+		c.inRedis, c.renewed = true, start
 		d.mu.Unlock()
 		d.claims[claimIndex(ClaimOK)].Add(1)
 		log.Debug().Dur("took", time.Since(start)).Msg("cluster: claimed")
@@ -466,6 +473,7 @@ func (d *Directory) keep() {
 		case <-d.wake:
 		case <-t.C:
 		}
+		next := d.fence()
 		if !d.up.Load() {
 			ctx, cancel := context.WithTimeout(d.ctx, d.cfg.Timeout)
 			err := d.ping(ctx)
@@ -474,7 +482,7 @@ func (d *Directory) keep() {
 				if d.ctx.Err() == nil {
 					d.errs.Add(1)
 				}
-				t.Reset(backoff)
+				t.Reset(min(backoff, next))
 				backoff = min(2*backoff, period)
 				continue
 			}
@@ -486,8 +494,65 @@ func (d *Directory) keep() {
 		}
 		d.renewAll()
 		d.deleteOrphans()
-		t.Reset(period)
+		t.Reset(min(period, d.fence()))
 	}
+}
+
+// fenceAfter is how long a claim may go unrenewed before Config.Fence
+// ends it: the lease, less a tenth, less two Timeouts (the keeper may be
+// in a ping or a renewal when the time comes), and at least half the
+// lease; the key cannot lapse in Redis before.
+func (d *Directory) fenceAfter() time.Duration {
+	return max(d.cfg.Lease/2, d.cfg.Lease-d.cfg.Lease/10-2*d.cfg.Timeout)
+}
+
+// fence ends (Config.Fence) the claims not renewed for fenceAfter: their
+// keys may be claimed elsewhere from the lease's end on. It returns how
+// long until the next claim's fence time (a lease without Fence).
+func (d *Directory) fence() time.Duration {
+	next := d.cfg.Lease
+	if !d.cfg.Fence {
+		return next
+	}
+	limit := d.fenceAfter()
+	now := time.Now()
+	var ended []*claim
+	var lost []func()
+	d.mu.Lock()
+	for k, c := range d.held {
+		select {
+		case <-c.ready:
+		default:
+			continue // being made: its Claim decides
+		}
+		if c.err != nil || c.gone {
+			continue
+		}
+		left := limit - now.Sub(c.renewed)
+		if left > 0 {
+			next = min(next, left)
+			continue
+		}
+		c.gone = true
+		delete(d.held, k)
+		ended = append(ended, c)
+		for _, f := range c.holders {
+			if f != nil {
+				lost = append(lost, f)
+			}
+		}
+	}
+	d.mu.Unlock()
+	for _, c := range ended {
+		d.claims[claimIndex(ClaimFenced)].Add(1)
+		d.log.Warn().Str("app", c.key.App).Str("stream", c.key.Name).Dur("since_renewal", now.Sub(c.renewed)).
+			Msg("cluster: claim not renewed in time: ending its publisher before its lease can run out (cluster.fence)")
+		d.orphan(c) // deleted when Redis answers, if it still holds it
+	}
+	for _, f := range lost {
+		f()
+	}
+	return max(next, time.Millisecond)
 }
 
 // renewAll renews every claim held (batches of 100 in one pipeline,
@@ -511,7 +576,7 @@ func (d *Directory) renewAll() {
 		batch := todo[:min(len(todo), 100)]
 		todo = todo[len(batch):]
 		ctx, cancel := context.WithTimeout(d.ctx, d.cfg.Timeout)
-		start := time.Now()
+		start := time.Now() // before the send: what the fence counts from
 		pipe := d.client.Pipeline()
 		cmds := make([]*redis.Cmd, len(batch))
 		for i, c := range batch {
@@ -533,7 +598,7 @@ func (d *Directory) renewAll() {
 			}
 			code, _ := res[0].(int64)
 			holder, _ := res[1].(string)
-			d.renewedOne(c, int(code), holder)
+			d.renewedOne(c, int(code), holder, start)
 		}
 	}
 	if d.cfg.NodeURL == "" {
@@ -561,7 +626,7 @@ func (d *Directory) renewAll() {
 }
 
 // renewedOne applies one renewal's outcome to c.
-func (d *Directory) renewedOne(c *claim, code int, holder string) {
+func (d *Directory) renewedOne(c *claim, code int, holder string, sent time.Time) {
 	log := d.log.With().Str("app", c.key.App).Str("stream", c.key.Name).Logger()
 	d.mu.Lock()
 	gone := c.gone
@@ -572,6 +637,7 @@ func (d *Directory) renewedOne(c *claim, code int, holder string) {
 		}
 	} else {
 		c.inRedis = true
+		c.renewed = sent
 	}
 	var lost []func()
 	if code == lostToOlder && !gone {

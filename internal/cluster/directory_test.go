@@ -21,10 +21,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // newDir starts a directory of node url on r with lease and mode, closed
 // when the test ends.
-func newDir(t *testing.T, r *redistest.Server, url string, lease time.Duration, mode string) *Directory {
+func newDir(t *testing.T, r *redistest.Server, url string, lease time.Duration, mode string, opts ...func(*Config)) *Directory {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Redis, cfg.NodeURL, cfg.Lease, cfg.OnRedisDown = r.URL(), url, lease, mode
+	for _, o := range opts {
+		o(&cfg)
+	}
 	cfg.Timeout = 200 * time.Millisecond
 	d, err := New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
 	require.NoError(t, err)
@@ -269,4 +272,40 @@ func TestRedisPassword(t *testing.T) {
 	_, err = bad.Claim(context.Background(), keyA, nil)
 	require.ErrorIs(t, err, ErrRedisDown)
 	require.NotContains(t, bad.Status(context.Background()).Redis.URL, "wrong")
+}
+
+// TestFenceEndsClaimsBeforeTheirLease: with Fence, a claim that cannot be
+// renewed (Redis unreachable) ends its publisher at 9/10 of the lease,
+// before the key can be claimed elsewhere; without Fence it stays.
+func TestFenceEndsClaimsBeforeTheirLease(t *testing.T) {
+	r := redistest.Start(t)
+	const lease = 900 * time.Millisecond
+	fenced := newDir(t, r, "http://node1:8080", lease, OnDownLocal, func(c *Config) { c.Fence = true })
+	kept := newDir(t, r, "http://node2:8080", lease, OnDownLocal)
+	ctx := context.Background()
+	lost := make(chan time.Time, 1)
+	rel1, err := fenced.Claim(ctx, keyA, func() { lost <- time.Now() })
+	require.NoError(t, err)
+	defer rel1()
+	rel2, err := kept.Claim(ctx, registry.Key{App: "live", Name: "b"}, func() { t.Error("fenced without Fence") })
+	require.NoError(t, err)
+	defer rel2()
+	time.Sleep(lease) // renewed meanwhile: nothing fenced
+	require.Empty(t, lost)
+
+	_, err = r.Do("CLIENT", "PAUSE", "3000", "ALL")
+	require.NoError(t, err)
+	paused := time.Now()
+	select {
+	case at := <-lost:
+		// Fenced fenceAfter the last renewal, which was before the pause,
+		// and two timeouts before the key can lapse in Redis.
+		require.Less(t, at.Sub(paused), fenced.fenceAfter()+fenced.cfg.Timeout)
+		t.Logf("fenced %v after Redis stopped answering (lease %v)", at.Sub(paused), lease)
+	case <-time.After(3 * lease):
+		t.Fatal("not fenced")
+	}
+	require.Equal(t, uint64(1), fenced.Counts().Claims[ClaimFenced])
+	require.Equal(t, 0, fenced.Held())
+	require.Equal(t, 1, kept.Held())
 }

@@ -21,6 +21,7 @@ type Status struct {
 	Nodes       []Node        `json:"nodes"`
 	Claims      []ClaimStatus `json:"claims"`
 	Counts      Counts        `json:"counts"`
+	Fence       bool          `json:"fence"`
 }
 
 // RedisStatus is the state of the connection to Redis.
@@ -54,7 +55,7 @@ type ClaimStatus struct {
 // Counts are the directory's counters since New.
 type Counts struct {
 	// Claims by result: ClaimOK, ClaimBusy, ClaimLocal, ClaimRefused,
-	// ClaimLost.
+	// ClaimLost, ClaimFenced.
 	Claims map[string]uint64 `json:"claims"`
 	// Lookups are the Redis reads of Lookup by result (LookupFound,
 	// LookupNotFound, LookupError); LookupsShared the lookups answered
@@ -70,7 +71,7 @@ func (d *Directory) Counts() Counts {
 	c := Counts{Claims: map[string]uint64{}, Lookups: map[string]uint64{
 		LookupFound: d.lookups[0].Load(), LookupNotFound: d.lookups[1].Load(), LookupError: d.lookups[2].Load()},
 		LookupsShared: d.cacheHit.Load(), RedisErrors: d.errs.Load()}
-	for _, r := range []string{ClaimOK, ClaimBusy, ClaimLocal, ClaimRefused, ClaimLost} {
+	for _, r := range []string{ClaimOK, ClaimBusy, ClaimLocal, ClaimRefused, ClaimLost, ClaimFenced} {
 		c.Claims[r] = d.claims[claimIndex(r)].Load()
 	}
 	return c
@@ -87,7 +88,7 @@ func (d *Directory) Held() int {
 // Timeout (none while it is down).
 func (d *Directory) Status(ctx context.Context) Status {
 	st := Status{NodeURL: d.cfg.NodeURL, NodeID: d.cfg.NodeID, LeaseMS: d.cfg.Lease.Milliseconds(),
-		TimeoutMS: d.cfg.Timeout.Milliseconds(), OnRedisDown: d.cfg.OnRedisDown,
+		TimeoutMS: d.cfg.Timeout.Milliseconds(), OnRedisDown: d.cfg.OnRedisDown, Fence: d.cfg.Fence,
 		Redis: RedisStatus{URL: RedactURL(d.cfg.Redis), State: "up"}, Nodes: []Node{}, Claims: []ClaimStatus{},
 		Counts: d.Counts()}
 	if !d.up.Load() {

@@ -69,6 +69,11 @@ type Cluster struct {
 	// OnRedisDown is "local" (keep admitting publishes, claim them once
 	// Redis is back) or "refuse" (refuse new publishes meanwhile).
 	OnRedisDown string `yaml:"on_redis_down"`
+	// Fence ends a stream whose claim could not be renewed for 9/10 of a
+	// lease (Redis unreachable, a partition), before another node can
+	// take the key: never two publishers of a key, at the cost of every
+	// stream when Redis is down that long.
+	Fence bool `yaml:"fence"`
 }
 
 // TLS is the certificate of the RTMPS and HTTPS listeners, re-read on
@@ -279,8 +284,9 @@ func Default() Config {
 		Publish: Publish{Backup: BackupOff, FailoverAfter: bk.FailoverAfter},
 		Auth: Auth{ClockSkew: auth.DefaultClockSkew, Keys: map[string]string{}, Apps: map[string]auth.App{},
 			Backoff: auth.DefaultBackoff},
-		Hooks:   Hooks{Timeout: auth.DefaultHookTimeout},
-		Cluster: Cluster{Redis: cl.Redis, NodeURL: cl.NodeURL, Lease: cl.Lease, Timeout: cl.Timeout, OnRedisDown: cl.OnRedisDown},
+		Hooks: Hooks{Timeout: auth.DefaultHookTimeout},
+		Cluster: Cluster{Redis: cl.Redis, NodeURL: cl.NodeURL, Lease: cl.Lease, Timeout: cl.Timeout, OnRedisDown: cl.OnRedisDown,
+			Fence: cl.Fence},
 	}
 	if bk.Auto {
 		c.Publish.Backup = BackupAuto

@@ -186,7 +186,7 @@ func clusterConfig(cfg config.Config, url, id string) cluster.Config {
 	if url == cfg.Cluster.Redis {
 		c.NodeURL = cfg.Cluster.NodeURL
 	}
-	c.Lease, c.Timeout, c.OnRedisDown = cfg.Cluster.Lease, cfg.Cluster.Timeout, cfg.Cluster.OnRedisDown
+	c.Lease, c.Timeout, c.OnRedisDown, c.Fence = cfg.Cluster.Lease, cfg.Cluster.Timeout, cfg.Cluster.OnRedisDown, cfg.Cluster.Fence
 	return c
 }
 
@@ -508,9 +508,10 @@ func (s *Server) clusterMetrics() []prometheus.Collector {
 		out = append(out, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "headwater_cluster_claims",
 			Help: "Stream keys this node holds in the cluster directory."}, func() float64 { return float64(claims.Held()) }),
 			api.NewLabelledCounter("headwater_cluster_claims_total",
-				"Cluster claims by result: ok, busy (another node holds the key: refused), local (Redis down: admitted, claimed when it is back), refused (Redis down, cluster.on_redis_down: refuse), lost (to an older session after an outage: the publisher is ended).",
+				"Cluster claims by result: ok, busy (another node holds the key: refused), local (Redis down: admitted, claimed when it is back), refused (Redis down, cluster.on_redis_down: refuse), lost (to an older session after an outage: the publisher is ended), fenced (not renewed for 9/10 of a lease with cluster.fence: the publisher is ended).",
 				"result", map[string]func() uint64{cluster.ClaimOK: count(cluster.ClaimOK), cluster.ClaimBusy: count(cluster.ClaimBusy),
-					cluster.ClaimLocal: count(cluster.ClaimLocal), cluster.ClaimRefused: count(cluster.ClaimRefused), cluster.ClaimLost: count(cluster.ClaimLost)}))
+					cluster.ClaimLocal: count(cluster.ClaimLocal), cluster.ClaimRefused: count(cluster.ClaimRefused), cluster.ClaimLost: count(cluster.ClaimLost),
+					cluster.ClaimFenced: count(cluster.ClaimFenced)}))
 	}
 	if lookups != nil {
 		count := func(r string) func() uint64 { return func() uint64 { return lookups.Counts().Lookups[r] } }
