@@ -20,6 +20,7 @@ import (
 	"github.com/headwater-media/headwater/internal/clientip"
 	"github.com/headwater-media/headwater/internal/cluster"
 	"github.com/headwater-media/headwater/internal/edge"
+	"github.com/headwater-media/headwater/internal/hls"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/rtmp"
@@ -47,6 +48,7 @@ type Config struct {
 	RTMPS   RTMPS   `yaml:"rtmps"`
 	HTTPS   HTTPS   `yaml:"https"`
 	Cluster Cluster `yaml:"cluster"`
+	HLS     HLS     `yaml:"hls"`
 }
 
 // Cluster makes origins behind a load balancer share a stream directory
@@ -74,6 +76,28 @@ type Cluster struct {
 	// take the key: never two publishers of a key, at the cost of every
 	// stream when Redis is down that long.
 	Fence bool `yaml:"fence"`
+}
+
+// HLS configures HLS and LL-HLS out (GET /{app}/{stream}/index.m3u8).
+type HLS struct {
+	// Variant is "fmp4" (fMP4 segments) or "mpegts" (MPEG-TS segments,
+	// H.264 and AAC, for old devices).
+	Variant string `yaml:"variant"`
+	// LowLatency adds LL-HLS partial segments and blocking playlist
+	// reload (_HLS_msn/_HLS_part); fmp4 only, segment_count >= 7.
+	LowLatency bool `yaml:"low_latency"`
+	// SegmentCount is how many segments a playlist lists (kept in memory).
+	SegmentCount int `yaml:"segment_count"`
+	// SegmentDuration is the least duration of a segment, cut at keyframes.
+	SegmentDuration time.Duration `yaml:"segment_duration"`
+	// PartDuration is the least duration of an LL-HLS part.
+	PartDuration time.Duration `yaml:"part_duration"`
+	// IdleTimeout releases a stream's muxer after this long without an
+	// HLS request.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// AlwaysRemux starts the muxer when a stream goes live instead of at
+	// the first HLS request, and keeps it while the stream is live.
+	AlwaysRemux bool `yaml:"always_remux"`
 }
 
 // TLS is the certificate of the RTMPS and HTTPS listeners, re-read on
@@ -273,6 +297,7 @@ func Default() Config {
 	// what belongs to no component (addresses, totals, logging) is set here.
 	in, st, fl, ed, bk := rtmp.DefaultConfig(), stream.DefaultConfig(), play.DefaultConfig(), edge.DefaultConfig(), registry.DefaultBackup()
 	cl := cluster.DefaultConfig()
+	hl := hls.DefaultConfig()
 	c := Config{
 		RTMP:   RTMP{Addr: ":1935", MaxConns: in.MaxConns},
 		HTTP:   HTTP{Addr: ":8080", MaxConns: 20000, WriteTimeout: fl.WriteTimeout, TrustedProxies: []string{}},
@@ -287,6 +312,9 @@ func Default() Config {
 		Hooks: Hooks{Timeout: auth.DefaultHookTimeout},
 		Cluster: Cluster{Redis: cl.Redis, NodeURL: cl.NodeURL, Lease: cl.Lease, Timeout: cl.Timeout, OnRedisDown: cl.OnRedisDown,
 			Fence: cl.Fence},
+		HLS: HLS{Variant: hl.Variant, LowLatency: hl.LowLatency, SegmentCount: hl.SegmentCount,
+			SegmentDuration: hl.SegmentDuration, PartDuration: hl.PartDuration, IdleTimeout: hl.IdleTimeout,
+			AlwaysRemux: hl.AlwaysRemux},
 	}
 	if bk.Auto {
 		c.Publish.Backup = BackupAuto
@@ -391,6 +419,19 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("api.token: must be empty (no token) or at least %d characters without spaces, got %d characters", MinAPITokenLen, len(t)))
 	}
 	positive("publish.failover_after", c.Publish.FailoverAfter)
+	positive("hls.segment_duration", c.HLS.SegmentDuration)
+	positive("hls.part_duration", c.HLS.PartDuration)
+	positive("hls.idle_timeout", c.HLS.IdleTimeout)
+	switch {
+	case c.HLS.Variant != hls.VariantFMP4 && c.HLS.Variant != hls.VariantMPEGTS:
+		errs = append(errs, fmt.Errorf("hls.variant: must be %s or %s, got %q", hls.VariantFMP4, hls.VariantMPEGTS, c.HLS.Variant))
+	case c.HLS.LowLatency && c.HLS.Variant != hls.VariantFMP4:
+		errs = append(errs, fmt.Errorf("hls.low_latency: needs hls.variant %s (LL-HLS parts are fMP4)", hls.VariantFMP4))
+	}
+	if least := hls.MinSegmentCount(c.HLS.LowLatency); c.HLS.SegmentCount < least {
+		errs = append(errs, fmt.Errorf("hls.segment_count: must be at least %d%s, got %d", least,
+			map[bool]string{true: " with hls.low_latency", false: ""}[c.HLS.LowLatency], c.HLS.SegmentCount))
+	}
 	positive("auth.clock_skew", c.Auth.ClockSkew)
 	positive("hooks.timeout", c.Hooks.Timeout)
 	if _, err := clientip.New(c.HTTP.TrustedProxies); err != nil {

@@ -120,6 +120,12 @@ type PullerFunc func(ctx context.Context, key Key, via string) error
 // Pull calls f.
 func (f PullerFunc) Pull(ctx context.Context, key Key, via string) error { return f(ctx, key, via) }
 
+// WithOnPublish calls f with the key of every stream that goes live (a
+// new stream, not a backup joining), after the publish, without locks
+// held, on the publishing goroutine: f must not block. Sinks that start
+// with a stream (HLS with always_remux) use it.
+func WithOnPublish(f func(Key)) Option { return func(r *Registry) { r.onPublish = f } }
+
 // WithPuller makes Pull use p.
 func WithPuller(p Puller) Option { return func(r *Registry) { r.puller = p } }
 
@@ -129,6 +135,8 @@ type Registry struct {
 	cfg      stream.Config
 	observer Observer // set in New, read-only after; may be nil
 	puller   Puller   // set in New, read-only after; may be nil
+	// onPublish is WithOnPublish's; set in New, read-only after; may be nil.
+	onPublish func(Key)
 	backup   Backup   // set in New, read-only after
 	nextID   atomic.Uint64
 
@@ -238,8 +246,8 @@ func (r *Registry) PublishAs(key Key, info PublisherInfo, kick func(), role Role
 		r.mu.Unlock()
 		return r.joinAsBackup(e, info, kick)
 	}
-	defer r.mu.Unlock()
 	if r.limits.MaxStreams > 0 && len(r.live) >= r.limits.MaxStreams {
+		r.mu.Unlock()
 		r.refusedStreams.Add(1)
 		return nil, ErrTooManyStreams
 	}
@@ -258,6 +266,10 @@ func (r *Registry) PublishAs(key Key, info PublisherInfo, kick func(), role Role
 	e.current.Store(&p.info)
 	r.live[key] = e
 	r.alive++
+	r.mu.Unlock()
+	if r.onPublish != nil {
+		r.onPublish(key)
+	}
 	return p, nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/headwater-media/headwater/internal/cluster"
 	"github.com/headwater-media/headwater/internal/config"
 	"github.com/headwater-media/headwater/internal/edge"
+	"github.com/headwater-media/headwater/internal/hls"
 	"github.com/headwater-media/headwater/internal/httpflv"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
@@ -59,6 +60,7 @@ type Server struct {
 	baseCancel context.CancelFunc
 
 	flv *httpflv.Handler
+	hls *hls.Server
 	api *api.API
 
 	rtmpLn  net.Listener
@@ -83,13 +85,18 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 	sc.Totals = totals
 	var ed *edge.Edge // the registry's Puller, once made below
 	ropts := []registry.Option{registry.WithLimits(registryLimits(cfg)), registry.WithObserver(hist), registry.WithBackup(backupConfig(cfg))}
+	hlsSrv := &hls.Server{Config: hlsConfig(cfg), Log: log.With().Str("component", "hls").Logger()}
+	if cfg.HLS.AlwaysRemux {
+		ropts = append(ropts, registry.WithOnPublish(hlsSrv.Remux))
+	}
 	if cfg.IsEdge() {
 		ropts = append(ropts, registry.WithPuller(registry.PullerFunc(func(ctx context.Context, key registry.Key, via string) error {
 			return ed.Pull(ctx, key, via)
 		})))
 	}
 	reg := registry.New(sc, ropts...)
-	s := &Server{cfg: cfg, log: log, totals: totals, reg: reg, version: "dev", hist: hist, id: newNodeID()}
+	hlsSrv.Registry = reg
+	s := &Server{cfg: cfg, log: log, totals: totals, reg: reg, version: "dev", hist: hist, id: newNodeID(), hls: hlsSrv}
 	for _, o := range opts {
 		o(s)
 	}
@@ -166,6 +173,12 @@ func rtmpConfig(cfg config.Config) rtmp.Config {
 
 func backupConfig(cfg config.Config) registry.Backup {
 	return registry.Backup{Auto: cfg.Publish.Backup == config.BackupAuto, FailoverAfter: cfg.Publish.FailoverAfter}
+}
+
+func hlsConfig(cfg config.Config) hls.Config {
+	h := cfg.HLS
+	return hls.Config{Variant: h.Variant, LowLatency: h.LowLatency, SegmentCount: h.SegmentCount,
+		SegmentDuration: h.SegmentDuration, PartDuration: h.PartDuration, IdleTimeout: h.IdleTimeout, AlwaysRemux: h.AlwaysRemux}
 }
 
 func edgeConfig(cfg config.Config) edge.Config {
@@ -332,10 +345,15 @@ func (s *Server) Start() error {
 			return chi.URLParam(r, "app"), chi.URLParam(r, "file")
 		},
 	}
+	s.hls.Auth, s.hls.Hooks, s.hls.ClientIP, s.hls.CORSOrigins = s.auth, s.hooks, s.proxies, s.cfg.Play.CORSOrigins
+	s.hls.Params = func(r *http.Request) (string, string, string) {
+		return chi.URLParam(r, "app"), chi.URLParam(r, "stream"), chi.URLParam(r, "file")
+	}
 	r := chi.NewRouter()
 	a.Routes(r)
 	r.Get("/{app}/{file}", s.flv.ServeHTTP)
 	r.Head("/{app}/{file}", s.flv.ServeHTTP)
+	r.Get("/{app}/{stream}/{file}", s.hls.ServeHTTP)
 	// Dashboard at /, player at /play/{app}/{stream}, files under /static/;
 	// none of them takes a /{app}/{stream}.flv path (see package web).
 	web.Routes(r)
@@ -605,6 +623,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// what is left and stop renewing.
 	for _, d := range s.directories() {
 		d.Close()
+	}
+	// HLS muxers go (their handles with them), and so do the playlist
+	// requests waiting in them.
+	if herr := s.hls.Shutdown(ctx); herr != nil && err == nil {
+		err = herr
 	}
 	// Players of ended streams drain within their drain timeout; give them
 	// that long, then cancel every request context. http.Server does not
