@@ -137,8 +137,8 @@ type Registry struct {
 	puller   Puller   // set in New, read-only after; may be nil
 	// onPublish is WithOnPublish's; set in New, read-only after; may be nil.
 	onPublish func(Key)
-	backup   Backup   // set in New, read-only after
-	nextID   atomic.Uint64
+	backup    Backup // set in New, read-only after
+	nextID    atomic.Uint64
 
 	refusedStreams atomic.Uint64
 	refusedPlayers atomic.Uint64
