@@ -37,11 +37,31 @@ type API struct {
 	// Cluster describes the cluster directory for GET /api/v1/cluster
 	// (its JSON); nil: {"enabled": false}.
 	Cluster func(ctx context.Context) any
+	// HLS reports a stream's HLS muxer for the stream's "hls" field; nil:
+	// no HLS.
+	HLS HLSMuxers
 
 	// token and limits, once set by SetToken and SetLimits (SIGHUP),
 	// replace Token and Server.Limits; nil until then.
 	token  atomic.Pointer[tokenState]
 	limits atomic.Pointer[Limits]
+}
+
+// HLSMuxers is what the API reads of the HLS muxers.
+type HLSMuxers interface {
+	// Muxer returns the figures of key's muxer, ok false if it has none.
+	Muxer(key registry.Key) (requests uint64, sessions int, ended, ok bool)
+}
+
+// HLSInfo is one stream's HLS muxer, as the API shows it.
+type HLSInfo struct {
+	// Requests counts the HLS requests it has served.
+	Requests uint64 `json:"requests"`
+	// Sessions counts the distinct clients (address and user agent) that
+	// asked within hls.idle_timeout.
+	Sessions int `json:"sessions"`
+	// Ended: the stream ended; the playlists end with #EXT-X-ENDLIST.
+	Ended bool `json:"ended"`
 }
 
 // tokenState is a bearer token and its hash; the zero value is no token.
@@ -257,5 +277,35 @@ func (c *pairCounter) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range c.counts() {
 		a, b, _ := strings.Cut(k, "/")
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), a, b)
+	}
+}
+
+// NewHLSMetrics exports the HLS muxers: headwater_hls_muxers (running,
+// ended ones still serving their last playlists included) and
+// headwater_hls_requests_total by stream (a stream's series goes with its
+// muxer). muxers is read at each scrape.
+func NewHLSMetrics(muxers func() (running int, requests map[registry.Key]uint64)) prometheus.Collector {
+	return &hlsMetrics{
+		muxers: muxers,
+		running: prometheus.NewDesc("headwater_hls_muxers",
+			"HLS muxers running: one per stream with an HLS request within hls.idle_timeout (or every live stream with hls.always_remux).", nil, nil),
+		requests: prometheus.NewDesc("headwater_hls_requests_total",
+			"HLS requests (playlists, segments, parts) served by the stream's current muxer.", []string{"app", "stream"}, nil),
+	}
+}
+
+// hlsMetrics is NewHLSMetrics' collector; immutable.
+type hlsMetrics struct {
+	muxers            func() (int, map[registry.Key]uint64)
+	running, requests *prometheus.Desc
+}
+
+func (c *hlsMetrics) Describe(ch chan<- *prometheus.Desc) { ch <- c.running; ch <- c.requests }
+
+func (c *hlsMetrics) Collect(ch chan<- prometheus.Metric) {
+	n, requests := c.muxers()
+	ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, float64(n))
+	for k, v := range requests {
+		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(v), k.App, k.Name)
 	}
 }

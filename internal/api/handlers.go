@@ -83,6 +83,9 @@ type streamJSON struct {
 	// TimestampRepairs counts frames whose timestamps were repaired
 	// (steps back, jumps beyond stream.max_ts_jump, wraps).
 	TimestampRepairs uint64 `json:"timestamp_repairs"`
+	// HLS is the stream's HLS muxer, null when it has none (no HLS
+	// request within hls.idle_timeout).
+	HLS *HLSInfo `json:"hls"`
 }
 
 func newStreamJSON(s registry.StreamInfo, now time.Time) streamJSON {
@@ -201,7 +204,7 @@ func (a *API) listStreams(w http.ResponseWriter, r *http.Request) {
 	out := make([]streamJSON, 0, hi-lo)
 	now := time.Now()
 	for _, s := range infos[lo:hi] {
-		out = append(out, newStreamJSON(s, now))
+		out = append(out, a.withHLS(newStreamJSON(s, now), s.Key))
 	}
 	writeJSON(w, http.StatusOK, listJSON("streams", out, len(infos), p))
 }
@@ -227,7 +230,17 @@ func (a *API) getStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "stream not found")
 		return
 	}
-	writeJSON(w, http.StatusOK, newStreamJSON(info, time.Now()))
+	writeJSON(w, http.StatusOK, a.withHLS(newStreamJSON(info, time.Now()), key))
+}
+
+// withHLS fills in the stream's HLS muxer.
+func (a *API) withHLS(s streamJSON, key registry.Key) streamJSON {
+	if a.HLS != nil {
+		if requests, sessions, ended, ok := a.HLS.Muxer(key); ok {
+			s.HLS = &HLSInfo{Requests: requests, Sessions: sessions, Ended: ended}
+		}
+	}
+	return s
 }
 
 func (a *API) kickStream(w http.ResponseWriter, r *http.Request) {

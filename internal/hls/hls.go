@@ -158,6 +158,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
+	defer m.begin()()
 	m.touch(ip.String() + " " + r.UserAgent())
 	if askHook && file == "index.m3u8" {
 		ev := auth.HookEvent{App: key.App, Stream: key.Name, Query: r.URL.RawQuery, ClientIP: ip.String(),
@@ -278,22 +279,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Stats is one muxer's figures for the API.
-type Stats struct {
-	Requests uint64 // served since it started
-	Sessions int    // distinct clients (address and user agent) within the idle timeout
-	Ended    bool   // its stream ended; it serves the playlists with #EXT-X-ENDLIST
-}
-
-// Stream returns the figures of key's muxer, false if it has none.
-func (s *Server) Stream(key registry.Key) (Stats, bool) {
+// Muxer returns the figures of key's muxer: the requests it has served,
+// the distinct clients (address and user agent) that asked within the
+// idle timeout, whether its stream has ended; ok false if it has none.
+func (s *Server) Muxer(key registry.Key) (requests uint64, sessions int, ended, ok bool) {
 	s.mu.Lock()
 	m := s.muxers[key]
 	s.mu.Unlock()
 	if m == nil {
-		return Stats{}, false
+		return 0, 0, false, false
 	}
-	return Stats{Requests: m.requests.Load(), Sessions: m.sessions(), Ended: m.ended()}, true
+	return m.requests.Load(), m.sessions(), m.ended(), true
 }
 
 // Muxers returns the muxers running (ended ones included) and every

@@ -42,7 +42,8 @@ type muxer struct {
 	// may still ask for, the playlists with #EXT-X-ENDLIST.
 	frozen atomic.Pointer[map[string]file]
 
-	lastRequest atomic.Int64 // unix ns
+	lastRequest atomic.Int64 // unix ns: when the last request started or ended
+	active      atomic.Int64 // requests being served: a muxer is not idle while one waits in it
 	requests    atomic.Uint64
 	playerID    uint64
 
@@ -117,8 +118,7 @@ func (m *muxer) run(p *registry.Player) {
 			close(m.ready) // nobody waits for a muxer that never started
 		}
 	}()
-	idle := m.watchIdle()
-	defer idle.Stop()
+	m.watchIdle()
 
 	sub, err := p.Subscribe()
 	if err != nil {
@@ -202,21 +202,40 @@ func (m *muxer) start(f *feed) (*gohlslib.Muxer, error) {
 }
 
 // watchIdle cancels the muxer once no request has come for the idle
-// timeout, unless the server remuxes every stream (always_remux) and the
-// stream is still live. The timer's goroutine is the muxer's; run stops it.
-func (m *muxer) watchIdle() *time.Timer {
+// timeout (none in flight), unless the server remuxes every stream
+// (always_remux) and the stream is still live. Its goroutine is the
+// muxer's: it returns when the muxer's context is done.
+func (m *muxer) watchIdle() {
 	timeout := m.s.Config.IdleTimeout
-	var t *time.Timer
-	t = time.AfterFunc(timeout, func() {
-		since := time.Since(time.Unix(0, m.lastRequest.Load()))
-		if since >= timeout && (!m.s.Config.AlwaysRemux || m.ended()) {
-			m.log.Debug().Dur("idle", since).Msg("hls muxer idle: released")
-			m.cancel()
-			return
+	m.s.wg.Add(1)
+	go func() {
+		defer m.s.wg.Done()
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-t.C:
+			}
+			since := time.Since(time.Unix(0, m.lastRequest.Load()))
+			if since >= timeout && m.active.Load() == 0 && (!m.s.Config.AlwaysRemux || m.ended()) {
+				m.log.Debug().Dur("idle", since).Msg("hls muxer idle: released")
+				m.cancel()
+				return
+			}
+			t.Reset(max(timeout-since, 100*time.Millisecond))
 		}
-		t.Reset(max(timeout-since, 100*time.Millisecond))
-	})
-	return t
+	}()
+}
+
+// begin counts a request in; end, which it returns, counts it out.
+func (m *muxer) begin() (end func()) {
+	m.active.Add(1)
+	return func() {
+		m.lastRequest.Store(time.Now().UnixNano())
+		m.active.Add(-1)
+	}
 }
 
 // serve answers one request for file of the muxer.

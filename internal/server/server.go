@@ -321,8 +321,9 @@ func (s *Server) Start() error {
 			Name: "headwater_event_clients_dropped_total", Help: "GET /api/v1/events clients dropped for not reading a snapshot within 5 s.",
 		}, func() float64 { _, _, dropped := events.Counts(); return float64(dropped) }))
 	a := &api.API{
-		Registry: s.reg, Totals: s.totals, Events: events,
-		Metrics: api.NewMetrics(s.reg, s.totals, append(rtmpCounters, refused, api.NewLimitRefusals(refusalCounts), s.hist)...),
+		Registry: s.reg, Totals: s.totals, Events: events, HLS: s.hls,
+		Metrics: api.NewMetrics(s.reg, s.totals, append(rtmpCounters, refused, api.NewLimitRefusals(refusalCounts), s.hist,
+			api.NewHLSMetrics(s.hls.Muxers))...),
 		Token:   s.cfg.API.Token,
 		Server: api.ServerInfo{Version: s.version, Started: time.Now(), Refusals: refusalCounts, Limits: apiLimits(s.cfg),
 			ID: s.id, Origins: s.cfg.Edge.Origins, Edge: s.cfg.IsEdge()},
