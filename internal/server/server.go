@@ -324,7 +324,7 @@ func (s *Server) Start() error {
 		Registry: s.reg, Totals: s.totals, Events: events, HLS: s.hls,
 		Metrics: api.NewMetrics(s.reg, s.totals, append(rtmpCounters, refused, api.NewLimitRefusals(refusalCounts), s.hist,
 			api.NewHLSMetrics(s.hls.Muxers))...),
-		Token:   s.cfg.API.Token,
+		Token: s.cfg.API.Token,
 		Server: api.ServerInfo{Version: s.version, Started: time.Now(), Refusals: refusalCounts, Limits: apiLimits(s.cfg),
 			ID: s.id, Origins: s.cfg.Edge.Origins, Edge: s.cfg.IsEdge()},
 	}
