@@ -78,12 +78,13 @@ bench-compare:
 bench-rtmp:
 	PLAYERS=$(PLAYERS) DURATION=$(BENCH_DURATION) ROUNDS=$(ROUNDS) SIZE=$(SIZE) BITRATE=$(BITRATE) scripts/bench-rtmp.sh
 
-## web-vendor: re-vendors the web UI's libraries (mpegts.js, uPlot) from
+## web-vendor: re-vendors the web UI's libraries (mpegts.js, uPlot, hls.js) from
 ## the npm registry into internal/web/static/vendor/, at the versions
 ## pinned in scripts/vendor-web.sh.
 web-vendor:
 	scripts/vendor-web.sh mpegts.js
 	scripts/vendor-web.sh uplot
+	scripts/vendor-web.sh hls.js
 
 ## web-screenshot: runs the charts browser test (a real ffmpeg stream and
 ## player) and keeps its screenshots of the dashboard and the stream page

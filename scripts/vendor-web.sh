@@ -8,12 +8,12 @@
 # tests check it). Nothing else from npm is kept; the binary embeds these
 # files, so `make build` and `make run` need no network.
 #
-# Usage: scripts/vendor-web.sh PACKAGE [VERSION]   PACKAGE: mpegts.js or uplot
+# Usage: scripts/vendor-web.sh PACKAGE [VERSION]   PACKAGE: mpegts.js, uplot or hls.js
 # Usually run as: make web-vendor (every package at its pinned version)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKG=${1:?usage: scripts/vendor-web.sh mpegts.js|uplot [VERSION]}
+PKG=${1:?usage: scripts/vendor-web.sh mpegts.js|uplot|hls.js [VERSION]}
 case "$PKG" in
   mpegts.js)
     VERSION=${2:-1.8.2}
@@ -30,7 +30,15 @@ es6-promise (MIT), which the build bundles." ;;
     ABOUT="\`uPlot.iife.min.js\` and \`uPlot.min.css\` are the package's minified
 browser build and its stylesheet, unchanged. \`LICENSE\` is the package's
 (MIT)." ;;
-  *) echo "vendor-web: unknown package $PKG (mpegts.js or uplot)" >&2; exit 2 ;;
+  hls.js)
+    VERSION=${2:-1.7.4}
+    MAIN=hls.min.js
+    FILES="dist/hls.min.js LICENSE"
+    ABOUT="\`hls.min.js\` is \`dist/hls.min.js\` of the npm package, unchanged (the
+minified UMD build; its source map is not vendored). \`LICENSE\` is the
+package's (Apache-2.0). The player page loads it only when the browser has
+no Media Source Extensions for mpegts.js, or when asked for HLS." ;;
+  *) echo "vendor-web: unknown package $PKG (mpegts.js, uplot or hls.js)" >&2; exit 2 ;;
 esac
 DEST=internal/web/static/vendor/$PKG
 

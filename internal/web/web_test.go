@@ -63,6 +63,7 @@ func TestRoutes(t *testing.T) {
 		{method: "GET", path: "/static/favicon.svg", code: 200, ctype: "image/svg+xml"},
 		{method: "GET", path: "/static/vendor/mpegts.js/mpegts.js", code: 200, ctype: "text/javascript", body: "mpegts"},
 		{method: "GET", path: "/static/vendor/mpegts.js/LICENSE", code: 200, ctype: "text/plain", body: "Apache License"},
+		{method: "GET", path: "/static/vendor/hls.js/hls.min.js", code: 200, ctype: "text/javascript", body: "Hls"},
 		{method: "GET", path: "/api/v1/streams", code: 200, body: "api"},
 		// HTTP-FLV keeps every two-segment .flv path, whatever the app is called.
 		{method: "GET", path: "/live/x.flv", code: 200, body: "flv live x.flv", flv: true},
@@ -167,6 +168,7 @@ func TestVendoredLibrariesMatchTheirREADME(t *testing.T) {
 	}{
 		{"static/vendor/mpegts.js", "mpegts.js", []string{"LICENSE", "mpegts.js.LICENSE.txt"}},
 		{"static/vendor/uplot", "uPlot.iife.min.js", []string{"LICENSE"}},
+		{"static/vendor/hls.js", "hls.min.js", []string{"LICENSE"}},
 	} {
 		readme, err := os.ReadFile(filepath.Join(lib.dir, "README.md"))
 		require.NoError(t, err)

@@ -3,7 +3,10 @@
 // 1 s, 2 s, 4 s, then 5 s whenever the stream ends, fails or stalls, so it
 // picks the stream up again when the publisher comes back. With ?ws=1 in
 // the page's URL it plays the same path over WebSocket-FLV (ws://, or
-// wss:// on an https page) instead of HTTP-FLV.
+// wss:// on an https page) instead of HTTP-FLV. With ?hls=1, or when the
+// browser has no Media Source Extensions for mpegts.js (an iPhone), it
+// plays /{app}/{stream}/index.m3u8 as HLS: with hls.js (loaded only then),
+// or the browser's own HLS (Safari).
 'use strict';
 (function () {
   const MIN_BACKOFF_MS = 1000;
@@ -23,20 +26,34 @@
   const app = decodeURIComponent(m[1]);
   const name = decodeURIComponent(m[2]);
   const key = app + '/' + name;
-  const url = new URL('/' + encodeURIComponent(app) + '/' + encodeURIComponent(name) + '.flv', location.href);
-  const ws = new URLSearchParams(location.search).get('ws') === '1';
+  const path = '/' + encodeURIComponent(app) + '/' + encodeURIComponent(name);
+  const url = new URL(path + '.flv', location.href);
+  const params = new URLSearchParams(location.search);
+  const ws = params.get('ws') === '1';
   if (ws) url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  const flvURL = url.href;
+  const hlsURL = new URL(path + '/index.m3u8', location.href).href;
+  const mse = typeof mpegts !== 'undefined' && mpegts.getFeatureList().mseLivePlayback;
+  // HLS when asked for, or when mpegts.js cannot play here.
+  const hlsMode = params.get('hls') === '1' || !mse;
+  const flvURL = hlsMode ? hlsURL : url.href;
   document.title = key + ' · headwater';
   $('title').textContent = key;
   $('flv-url').textContent = flvURL;
   const label = $('flv-url').previousSibling; // the "HTTP-FLV: " before it
-  if (ws && label && label.nodeType === Node.TEXT_NODE) label.textContent = 'WebSocket-FLV: ';
+  if (label && label.nodeType === Node.TEXT_NODE) {
+    if (hlsMode) label.textContent = 'HLS: ';
+    else if (ws) label.textContent = 'WebSocket-FLV: ';
+  }
   status.key = key;
   status.url = flvURL;
-
-  if (typeof mpegts === 'undefined' || !mpegts.getFeatureList().mseLivePlayback) {
-    return fatal('This browser cannot play live HTTP-FLV: it has no Media Source Extensions.');
+  status.mode = hlsMode ? 'hls' : ws ? 'ws-flv' : 'http-flv';
+  // The toggle between the ways to play, to compare them.
+  for (const [id, query, on] of [['mode-flv', '', !hlsMode && !ws], ['mode-ws', '?ws=1', !hlsMode && ws],
+    ['mode-hls', '?hls=1', hlsMode]]) {
+    const a = $(id);
+    if (!a) continue;
+    a.href = location.pathname + query;
+    if (on) a.setAttribute('aria-current', 'page');
   }
   if (window.MediaSource && !MediaSource.isTypeSupported('video/mp4; codecs="avc1.42E01E"')) {
     $('unsupported').hidden = false;
@@ -67,6 +84,54 @@
     setState('cannot play', 'bad');
   }
 
+  // loadHls loads the vendored hls.js once, when HLS is played.
+  let hlsLoaded = null;
+  function loadHls() {
+    if (!hlsLoaded) {
+      hlsLoaded = new Promise((resolve) => {
+        const el = document.createElement('script');
+        el.src = '/static/vendor/hls.js/hls.min.js';
+        el.onload = el.onerror = () => resolve();
+        document.head.appendChild(el);
+      });
+    }
+    return hlsLoaded;
+  }
+
+  // startHLS plays hlsURL with hls.js where it can (Media Source
+  // Extensions, or iOS's ManagedMediaSource), else with the browser's own
+  // HLS (Safari). The player object it makes answers stop() as mpegts.js's.
+  function startHLS(gen) {
+    const mine = (f) => (...args) => { if (gen === generation) f(...args); };
+    loadHls().then(mine(() => {
+      if (window.Hls && Hls.isSupported()) {
+        // No worker: the page's Content-Security-Policy allows scripts
+        // from this origin only, not blob: workers.
+        const hls = new Hls({ enableWorker: false, lowLatencyMode: true, liveDurationInfinity: true });
+        player = { pause: () => video.pause(), unload() {}, detachMediaElement: () => hls.detachMedia(), destroy: () => hls.destroy() };
+        hls.on(Hls.Events.ERROR, mine((ev, data) => {
+          if (!data.fatal) return;
+          const code = data.response && data.response.code;
+          retry(code === 404 ? 'not live (404)' : data.details || data.type);
+        }));
+        hls.on(Hls.Events.FRAG_LOADED, mine((ev, data) => {
+          const st = data.frag && data.frag.stats;
+          if (st && st.loading && st.loading.end > st.loading.start) speedKBps = st.total / (st.loading.end - st.loading.start);
+        }));
+        hls.loadSource(hlsURL);
+        hls.attachMedia(video);
+      } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+        player = { pause: () => video.pause(), unload() {}, detachMediaElement() {},
+          destroy: () => { video.removeAttribute('src'); video.load(); } };
+        video.src = hlsURL;
+      } else {
+        return fatal('This browser can play neither live HTTP-FLV nor HLS: it has no Media Source Extensions.');
+      }
+      const p = video.play();
+      if (p && p.catch) p.catch(mine((e) => { if (e && e.name === 'NotAllowedError') setState('press play', 'warn'); }));
+    }));
+  }
+
   function start() {
     const gen = ++generation;
     playingThisSession = false;
@@ -74,6 +139,7 @@
     lastTimeAt = lastEndAt = performance.now();
     speedKBps = NaN;
     setState('connecting…', 'warn');
+    if (hlsMode) return startHLS(gen);
     player = mpegts.createPlayer(
       { type: 'flv', isLive: true, url: flvURL },
       {
@@ -132,6 +198,8 @@
     }, wait);
   }
 
+  // HLS: the playlist ended (#EXT-X-ENDLIST) and everything played.
+  video.addEventListener('ended', () => { if (player && hlsMode) retry('stream ended'); });
   video.addEventListener('error', () => {
     if (player) retry('media error' + (video.error ? ' ' + video.error.code : ''));
   });
