@@ -21,10 +21,11 @@ import (
 
 // wsAPIPlayer is a player as GET /api/v1/players lists it.
 type wsAPIPlayer struct {
-	ID        uint64 `json:"id"`
-	Protocol  string `json:"protocol"`
-	UserAgent string `json:"user_agent"`
-	BytesSent int64  `json:"bytes_sent"`
+	ID        uint64   `json:"id"`
+	Protocol  string   `json:"protocol"`
+	UserAgent string   `json:"user_agent"`
+	BytesSent int64    `json:"bytes_sent"`
+	TTFF      *float64 `json:"time_to_first_frame_ms"`
 }
 
 // listPlayers returns GET /api/v1/players' players.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/headwater-media/headwater/internal/auth"
 	"github.com/headwater-media/headwater/internal/config"
+	"github.com/headwater-media/headwater/internal/rtmptest"
 )
 
 // hlsGet fetches url and returns the status, the Cache-Control header and
@@ -247,4 +248,55 @@ func TestHLSAlwaysRemux(t *testing.T) {
 	require.Equal(t, 1, s.Registry().Stats().Players, "kept while live")
 	mediaPlaylist(t, s.httpURL+"/live/ar", "")
 	pub.kill()
+}
+
+// TestHLSEnhancedCodecs: HEVC and AV1 (with Opus where ffmpeg has libopus)
+// published over enhanced RTMP come out of HLS as fMP4 that ffprobe reads
+// with the right codecs and size.
+func TestHLSEnhancedCodecs(t *testing.T) {
+	skipInDeadlockPass(t)
+	needFFmpeg(t)
+	for _, codec := range []string{"hevc", "av1"} {
+		t.Run(codec, func(t *testing.T) {
+			m := encodeEnhanced(t, codec, false)
+			s := startServer(t, func(c *config.Config) { c.HLS.SegmentDuration = 500 * time.Millisecond })
+			name := "hls-" + codec
+			c := rawPublish(t, s.RTMPAddr().String(), name)
+			send(t, c, m.msgs[:m.secondKey])
+			s.waitLive(t, "live", name)
+			base := s.httpURL + "/live/" + name
+			first := make(chan int, 1)
+			go func() {
+				resp, err := httpClient.Get(base + "/index.m3u8") // starts the muxer, waits for a segment
+				if err != nil {
+					first <- 0
+					return
+				}
+				resp.Body.Close()
+				first <- resp.StatusCode
+			}()
+			require.Eventually(t, func() bool {
+				ps := listPlayers(t, s.httpURL)
+				return len(ps) == 1 && ps[0].Protocol == "hls" && ps[0].TTFF != nil
+			}, 10*time.Second, 10*time.Millisecond, "the muxer has the first GOP")
+			// The rest, then the whole stream again 2 s later: an fMP4
+			// playlist has content once two segments are complete.
+			send(t, c, m.msgs[m.secondKey:])
+			again := append([]rtmptest.Message(nil), m.msgs[1:]...)
+			for i := range again {
+				again[i].Timestamp += 2000
+			}
+			send(t, c, again)
+			require.Equal(t, http.StatusOK, <-first)
+			require.NoError(t, c.Close()) // the publisher leaves: the playlists end
+			require.Eventually(t, func() bool { return s.Registry().Stats().Players == 0 }, 10*time.Second, 10*time.Millisecond)
+			out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height",
+				"-of", "csv=p=0", base+"/index.m3u8").CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			require.Contains(t, string(out), fmt.Sprintf("%s,%d,%d", codec, enhancedW, enhancedH))
+			if m.audio != nil {
+				require.Contains(t, string(out), "opus")
+			}
+		})
+	}
 }

@@ -66,3 +66,28 @@ func FuzzPlaylistURIs(f *testing.F) {
 		}
 	})
 }
+
+func TestSplitOBUs(t *testing.T) {
+	// A temporal delimiter with a size, then a frame OBU without one.
+	tu := []byte{0x12, 0x00, 0x30, 1, 2, 3}
+	obus, err := splitOBUs(nil, tu)
+	require.NoError(t, err)
+	require.Equal(t, [][]byte{{0x12, 0x00}, {0x30, 1, 2, 3}}, obus)
+	_, err = splitOBUs(nil, []byte{0x32, 0x09, 1})
+	require.Error(t, err, "a size past the end")
+}
+
+func FuzzSplitOBUs(f *testing.F) {
+	f.Add([]byte{0x12, 0x00, 0x30, 1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		obus, err := splitOBUs(nil, b)
+		if err != nil {
+			return
+		}
+		n := 0
+		for _, o := range obus {
+			n += len(o)
+		}
+		require.Equal(t, len(b), n, "the OBUs cover the temporal unit")
+	})
+}

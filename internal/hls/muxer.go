@@ -129,8 +129,12 @@ func (m *muxer) run(p *registry.Player) {
 	for {
 		batch, err = sub.Next(m.ctx, batch[:0])
 		for _, tag := range batch {
+			started := m.hls.Load() != nil
 			if ferr := m.take(f, tag); ferr != nil {
 				m.s.logError(m.log, ferr)
+			}
+			if !started && m.hls.Load() != nil {
+				p.FirstFrame() // the muxer's time to first frame
 			}
 		}
 		clear(batch)
