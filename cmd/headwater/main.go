@@ -176,10 +176,11 @@ func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, opts opt
 		pprofAddr   = fs.String("pprof-addr", "", "serve net/http/pprof (/debug/pprof/) on this `address`, e.g. 127.0.0.1:6060;\noff by default; keep it on loopback: it exposes goroutine stacks and profiles")
 	)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "headwater %s: live-streaming origin or edge, RTMP in, HTTP-FLV and RTMP out\n\n", versionString())
+		fmt.Fprintf(fs.Output(), "headwater %s: live-streaming origin or edge, RTMP in, HTTP-FLV, WebSocket-FLV, RTMP and HLS out\n\n", versionString())
 		fmt.Fprintf(fs.Output(), "Usage: headwater [flags]   (--flag works as well as -flag)\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), "\nPublish: rtmp://HOST:1935/{app}/{stream}   Play: http://HOST:8080/{app}/{stream}.flv or rtmp://HOST:1935/{app}/{stream}\n"+
+			"HLS (iPhone, smart TVs): http://HOST:8080/{app}/{stream}/index.m3u8 (hls.* keys: docs/config.md)\n"+
 			"Sign a URL for the signed-URL rule: headwater sign -action play -app live -stream x -ttl 1h (headwater sign -h)\n")
 	}
 	if err := fs.Parse(args); err != nil {
