@@ -14,6 +14,7 @@ import (
 
 	"github.com/headwater-media/headwater/internal/registry"
 	hwrtmp "github.com/headwater-media/headwater/internal/rtmp"
+	"github.com/headwater-media/headwater/internal/rtmptest"
 	"github.com/headwater-media/headwater/internal/stream"
 	"github.com/headwater-media/headwater/pkg/flv"
 )
@@ -320,4 +321,21 @@ func TestPublishToHeadwater(t *testing.T) {
 	require.Error(t, p.Err())
 	_, err = pl.ReadTag()
 	require.True(t, errors.Is(err, ErrStreamEnded), "%v", err)
+}
+
+// TestCommandWithoutTransactionIsIgnored: ffmpeg -listen 1 answers
+// FCPublish with onFCPublish and no transaction ID, which go-rtmp's
+// decoder refuses; the client goes on reading. This pins the error text
+// commandWithoutTransaction looks for.
+func TestCommandWithoutTransactionIsIgnored(t *testing.T) {
+	url := serve(t, func(s *fakeServer) {
+		if _, ok := s.acceptPlay(); ok {
+			s.ch.Msg(3, rtmptest.TypeCommand, 0, 0, dataMsg("onFCPublish"))
+			s.ch.Msg(6, rtmptest.TypeVideo, 0, playStreamID, avcSeq)
+			s.flush()
+		}
+		s.waitClosed()
+	})
+	p := play(t, url, testOpts)
+	require.Equal(t, avcSeq, readTags(t, p, 1)[0].Data)
 }

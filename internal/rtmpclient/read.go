@@ -67,6 +67,16 @@ func unknownUserControl(err error) bool {
 	return strings.Contains(err.Error(), "Unsupported type for UserCtrl")
 }
 
+// commandWithoutTransaction reports go-rtmp's decoder refusing a command
+// that has no transaction ID, such as ffmpeg's onFCPublish (its name
+// alone) when it listens (-listen 1) for a publisher. The message has been
+// read whole by then, and the client needs none of those: reading goes
+// on. go-rtmp says so only in the error's text (vendored, pinned;
+// TestCommandWithoutTransactionIsIgnored covers it).
+func commandWithoutTransaction(err error) bool {
+	return strings.Contains(err.Error(), "Failed to decode transactionID")
+}
+
 // step reads one message and handles it; it returns a tag for media and
 // metadata.
 func (p *Player) step() (flv.Tag, bool, error) {
@@ -75,7 +85,7 @@ func (p *Player) step() (flv.Tag, bool, error) {
 	}
 	ts, err := p.read()
 	if err != nil {
-		if p.dc.readErr == nil && unknownUserControl(err) {
+		if p.dc.readErr == nil && (unknownUserControl(err) || commandWithoutTransaction(err)) {
 			return flv.Tag{}, false, nil
 		}
 		if p.ctx.Err() != nil {

@@ -71,6 +71,11 @@ type Options struct {
 	// TLSConfig is the TLS client configuration of rtmps:// URLs (nil:
 	// the system's roots, the URL's host as the server name).
 	TLSConfig *tls.Config
+	// TCURLQuery, when set, is the query of connect's tcUrl
+	// (rtmp://host:port/app?TCURLQuery): data for the server that stays
+	// out of the stream name (servers such as ffmpeg -listen 1 refuse a
+	// name other than the one they expect).
+	TCURLQuery string
 }
 
 const (
@@ -486,7 +491,7 @@ func (p *Player) sendConnect() error {
 		Command: message.NetConnectionConnectCommand{
 			App:           p.target.app,
 			FlashVer:      flashVer,
-			TCURL:         p.target.tcURL,
+			TCURL:         p.tcURL(),
 			Capabilities:  15,
 			AudioCodecs:   4071, // the values ffmpeg and librtmp send
 			VideoCodecs:   252,
@@ -523,4 +528,19 @@ func (p *Player) sendPlay() error {
 
 func (p *Player) sendPublish() error {
 	return p.command(csidPlay, p.streamID, "publish", 0, amfArgs{nil, p.target.name, "live"})
+}
+
+// CheckURL reports whether raw is a URL Play and Publish take:
+// rtmp[s]://host[:port]/app/stream[?query].
+func CheckURL(raw string) error {
+	_, err := parseURL(raw)
+	return err
+}
+
+// tcURL is connect's tcUrl: the URL's, with Options.TCURLQuery.
+func (p *Player) tcURL() string {
+	if p.opts.TCURLQuery == "" {
+		return p.target.tcURL
+	}
+	return p.target.tcURL + "?" + p.opts.TCURLQuery
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/headwater-media/headwater/internal/httpflv"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/relay"
 	"github.com/headwater-media/headwater/internal/rtmp"
 	"github.com/headwater-media/headwater/internal/stream"
 	"github.com/headwater-media/headwater/internal/web"
@@ -40,6 +41,7 @@ type Server struct {
 	rtmp    *rtmp.Server
 	http    *http.Server
 	edge    *edge.Edge // nil unless edge.origins is set
+	relays  *relay.Manager
 	auth    *auth.Authorizer
 	hooks   *auth.Hooks
 	proxies *clientip.Resolver // http.trusted_proxies
@@ -105,7 +107,9 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 		s.edge = ed
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	s.rtmp = rtmp.NewServer(rtmpConfig(cfg), reg, log, rtmp.WithPlay(flvConfig(cfg), totals), rtmp.WithAuth(s.auth, s.hooks))
+	s.relays = relay.New(relayConfig(cfg, s.id), reg, totals, log.With().Str("component", "relay").Logger())
+	s.rtmp = rtmp.NewServer(rtmpConfig(cfg), reg, log, rtmp.WithPlay(flvConfig(cfg), totals), rtmp.WithAuth(s.auth, s.hooks),
+		rtmp.WithRelays(s.relays, s.id))
 	return s
 }
 
@@ -147,6 +151,17 @@ func edgeConfig(cfg config.Config) edge.Config {
 	c.ConnectTimeout, c.Linger, c.FailoverTimeout = cfg.Edge.ConnectTimeout, cfg.Edge.Linger, cfg.Edge.FailoverTimeout
 	// An upstream gets the bounds of an RTMP publisher.
 	c.MediaTimeout, c.MaxTagSize, c.WriteTimeout = cfg.RTMP.MediaTimeout, cfg.RTMP.MaxMessageSize, cfg.RTMP.WriteTimeout
+	return c
+}
+
+func relayConfig(cfg config.Config, nodeID string) relay.Config {
+	c := relay.DefaultConfig()
+	c.Push, c.Streams = cfg.Relay.Push, cfg.Relay.Streams
+	c.ConnectTimeout, c.BackoffMin, c.BackoffMax = cfg.Relay.ConnectTimeout, cfg.Relay.BackoffMin, cfg.Relay.BackoffMax
+	// A push is written like an RTMP player, and is an RTMP client.
+	c.Play = flvConfig(cfg)
+	c.Play.WriteTimeout = cfg.RTMP.WriteTimeout
+	c.NodeID = nodeID
 	return c
 }
 
@@ -254,7 +269,7 @@ func (s *Server) Start() error {
 			Name: "headwater_event_clients_dropped_total", Help: "GET /api/v1/events clients dropped for not reading a snapshot within 5 s.",
 		}, func() float64 { _, _, dropped := events.Counts(); return float64(dropped) }))
 	a := &api.API{
-		Registry: s.reg, Totals: s.totals, Events: events,
+		Registry: s.reg, Totals: s.totals, Events: events, Pushes: s.relays,
 		Metrics: api.NewMetrics(s.reg, s.totals, append(rtmpCounters, refused, api.NewLimitRefusals(refusalCounts), s.hist)...),
 		Token:   s.cfg.API.Token,
 		Server: api.ServerInfo{Version: s.version, Started: time.Now(), Refusals: refusalCounts, Limits: apiLimits(s.cfg),
@@ -396,6 +411,7 @@ func (s *Server) Reload(cfg config.Config) {
 		s.log.Error().Err(err).Msg("reload: auth rules kept as they were")
 	}
 	s.hooks.SetConfig(cfg.HookConfig())
+	s.relays.SetConfig(cfg.Relay.Push, cfg.Relay.Streams)
 	if s.rtmpsLn != nil || s.httpsLn != nil {
 		if err := s.certs.load(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
 			s.log.Error().Err(err).Msg("reload: the TLS certificate in use stays")
@@ -427,6 +443,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		cancel()
 	}
+	// Push relays of ended streams send their end (within the drain
+	// timeout); the rest are stopped.
+	pctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	_ = s.relays.Shutdown(pctx)
+	cancel()
 	// Players of ended streams drain within their drain timeout; give them
 	// that long, then cancel every request context. http.Server does not
 	// track HTTP-FLV players (their connections are hijacked): the
