@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/headwater-media/headwater/internal/auth"
 	"github.com/headwater-media/headwater/internal/config"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/relay"
@@ -335,4 +337,48 @@ func TestPushLoopIsRefused(t *testing.T) {
 	require.NoError(t, a.Registry().Kick(registry.Key{App: "live", Name: "x"}))
 	require.Eventually(t, func() bool { return a.Registry().Stats().Alive == 0 && b.Registry().Stats().Alive == 0 },
 		10*time.Second, 10*time.Millisecond)
+}
+
+// TestOnPublishHookChoosesThePushes: the on_publish hook's 2xx answer
+// gives the stream's pushes and its {stream_key}, over relay.push; the
+// stream's JSON lists them; DELETE by id stops one.
+func TestOnPublishHookChoosesThePushes(t *testing.T) {
+	dest := startServer(t, nil)
+	hooks := newHookServer(t)
+	hooks.set(func(ev auth.HookEvent, w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"push": ["`+dest.rtmpURL+`/out/{stream_key}"], "stream_key": "k-`+ev.Stream+`"}`)
+	})
+	origin := startServer(t, func(c *config.Config) {
+		c.Hooks.OnPublish = hooks.URL
+		c.Relay.Push = map[string][]string{"live": {"rtmp://127.0.0.1:1/never/{stream}"}}
+	})
+	pub, err := rtmpclient.Publish(context.Background(), origin.rtmpURL+"/live/x", rtmpclient.Options{Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	defer pub.Close()
+	var iov net.Buffers
+	iov = pub.AppendMessage(iov, flv.TagVideo, 0, []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f})
+	_, err = iov.WriteTo(pub.Conn())
+	require.NoError(t, err)
+	pub.Flushed()
+
+	p := onlyPush(t, origin, "live", "x", 10*time.Second, func(p pushInfo) bool { return p.State == relay.StatePushing })
+	require.Equal(t, "hook", p.Source)
+	require.Equal(t, dest.rtmpURL+"/out/k****", p.URL, "the stream key is masked")
+	require.Eventually(t, func() bool { _, err := dest.Registry().Stream(registry.Key{App: "out", Name: "k-x"}); return err == nil },
+		5*time.Second, 10*time.Millisecond, "the destination has out/k-x")
+	var st struct {
+		Pushes []pushInfo `json:"pushes"`
+	}
+	apiGet(t, origin.httpURL+"/api/v1/streams/live/x", &st)
+	require.Len(t, st.Pushes, 1)
+	require.Equal(t, p.ID, st.Pushes[0].ID)
+
+	code, body := apiDo(t, http.MethodDelete, origin.httpURL+"/api/v1/streams/live/x/pushes/"+strconv.FormatUint(p.ID, 10), "")
+	require.Equal(t, http.StatusNoContent, code, body)
+	require.Empty(t, pushesOf(t, origin, "live", "x"))
+	require.Eventually(t, func() bool { return dest.Registry().Stats().Streams == 0 }, 5*time.Second, 10*time.Millisecond,
+		"the destination's stream ended with the push")
+	code, body = apiDo(t, http.MethodDelete, origin.httpURL+"/api/v1/streams/live/x/pushes/"+strconv.FormatUint(p.ID, 10), "")
+	require.Equal(t, http.StatusNotFound, code, body)
 }
