@@ -365,7 +365,10 @@ func TestOnPublishHookChoosesThePushes(t *testing.T) {
 	p := onlyPush(t, origin, "live", "x", 10*time.Second, func(p pushInfo) bool { return p.State == relay.StatePushing })
 	require.Equal(t, "hook", p.Source)
 	require.Equal(t, dest.rtmpURL+"/out/k****", p.URL, "the stream key is masked")
-	require.Eventually(t, func() bool { _, err := dest.Registry().Stream(registry.Key{App: "out", Name: "k-x"}); return err == nil },
+	require.Eventually(t, func() bool {
+		_, err := dest.Registry().Stream(registry.Key{App: "out", Name: "k-x"})
+		return err == nil
+	},
 		5*time.Second, 10*time.Millisecond, "the destination has out/k-x")
 	var st struct {
 		Pushes []pushInfo `json:"pushes"`
