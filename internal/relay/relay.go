@@ -42,6 +42,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"slices"
@@ -479,12 +480,29 @@ func (m *Manager) run(ctx context.Context, p *push) {
 // long the destination took the stream; err is why it failed.
 func (m *Manager) pushOnce(ctx context.Context, p *push, sub **stream.Subscriber, log zerolog.Logger) (ended bool, pushed time.Duration, err error) {
 	cfg := m.cfg.Load()
-	pub, err := rtmpclient.Publish(ctx, p.url, rtmpclient.Options{Timeout: cfg.ConnectTimeout, WriteTimeout: cfg.Play.WriteTimeout,
-		TCURLQuery: p.via})
-	if err != nil {
-		if (*sub).Ended() {
-			return true, 0, nil
+	// While it connects, a watcher drains the current subscription: the
+	// end of the stream (or a kick) aborts the connect at once.
+	cctx, ccancel := context.WithCancel(ctx)
+	endedWhileConnecting := make(chan bool, 1)
+	go func() {
+		gone := !wait(cctx, *sub, time.Duration(math.MaxInt64))
+		if gone && cctx.Err() == nil {
+			ccancel()
+			endedWhileConnecting <- true
+			return
 		}
+		endedWhileConnecting <- false
+	}()
+	pub, err := rtmpclient.Publish(cctx, p.url, rtmpclient.Options{Timeout: cfg.ConnectTimeout, WriteTimeout: cfg.Play.WriteTimeout,
+		TCURLQuery: p.via})
+	ccancel()
+	if <-endedWhileConnecting {
+		if pub != nil {
+			_ = pub.Close()
+		}
+		return true, 0, nil
+	}
+	if err != nil {
 		return false, 0, err
 	}
 	defer pub.Close() // after the session: it is the connection's writer
@@ -515,8 +533,9 @@ func (m *Manager) pushOnce(ctx context.Context, p *push, sub **stream.Subscriber
 	return false, pushed, errors.New(res.Reason)
 }
 
-// wait drains sub for d (a push waiting to retry): false if the stream
-// ended, the subscription was closed (a kick) or ctx is done first.
+// wait drains sub for d (a push waiting to retry, or connecting): false
+// if the stream ended, the subscription was closed (a kick) or ctx is
+// done first.
 func wait(ctx context.Context, sub *stream.Subscriber, d time.Duration) bool {
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()

@@ -258,12 +258,12 @@ func TestPushEndsAtEveryStep(t *testing.T) {
 	})
 	t.Run("stream ends while connecting", func(t *testing.T) {
 		cfg := testConfig()
-		cfg.ConnectTimeout = 300 * time.Millisecond
+		cfg.ConnectTimeout = time.Minute // the end does not wait for it
 		_, pub, m := origin(t, cfg)
 		_, err := m.Start(key, silentServer(t)+"/live/x")
 		require.NoError(t, err)
 		pub.Release()
-		require.Eventually(t, func() bool { return len(m.Pushes(key)) == 0 }, 5*time.Second, 5*time.Millisecond)
+		require.Eventually(t, func() bool { return len(m.Pushes(key)) == 0 }, 2*time.Second, 5*time.Millisecond)
 	})
 	t.Run("stream ends in backoff", func(t *testing.T) {
 		cfg := testConfig()
@@ -292,8 +292,14 @@ func TestPushEndsAtEveryStep(t *testing.T) {
 		_, _, m := origin(t, testConfig())
 		_, err := m.Start(key, dest+"/live/x")
 		require.NoError(t, err)
-		s := waitState(t, m, StatePushing)
-		require.Greater(t, s.Bytes, uint64(70000), "the join batch went out")
+		var s Status
+		require.Eventually(t, func() bool {
+			l := m.Pushes(key)
+			if len(l) == 1 {
+				s = l[0]
+			}
+			return s.State == StatePushing && s.Bytes > 70000 // the join batch went out
+		}, 5*time.Second, 5*time.Millisecond)
 		require.NoError(t, m.Stop(key, 0, s.URL), "by the URL as shown")
 		require.Empty(t, m.Pushes(key))
 	})
