@@ -108,6 +108,8 @@ func TestPushToHeadwaterSurvivesItsRestart(t *testing.T) {
 	// It comes back on the same ports.
 	dest = startBinaryOn(t, dest.rtmp, dest.httpAd, nil)
 	back := time.Now()
+	p = onlyPush(t, origin, "live", "x", 10*time.Second, func(p pushInfo) bool { return p.State == relay.StatePushing })
+	reconnected := time.Since(back)
 	waitLive(t, destURL)
 	pl2 := play(ctx, destURL)
 	pl2.waitKey(t, 10*time.Second)
@@ -115,8 +117,9 @@ func TestPushToHeadwaterSurvivesItsRestart(t *testing.T) {
 	p = onlyPush(t, origin, "live", "x", 5*time.Second, pushing)
 	require.GreaterOrEqual(t, p.Reconnects, uint64(1))
 	require.NotEmpty(t, p.LastError)
-	t.Logf("push: the destination was away %v; media flowed again %v after it was back (up, /healthz answering); %d reconnects, last error %q",
-		back.Sub(killed).Round(time.Millisecond), flowing.Round(time.Millisecond), p.Reconnects, p.LastError)
+	t.Logf("push: the destination was away %v; after it was back (up, /healthz answering) the push published again within %v "+
+		"(the backoff's wait), and a new player there had a keyframe %v after it was back; %d reconnects, last error %q",
+		back.Sub(killed).Round(time.Millisecond), reconnected.Round(time.Millisecond), flowing.Round(time.Millisecond), p.Reconnects, p.LastError)
 	pl2.waitTags(t, 50, 10*time.Second)
 
 	// The publisher leaves: the push ends the destination's stream.
