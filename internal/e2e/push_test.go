@@ -3,10 +3,13 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -24,6 +27,7 @@ import (
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/relay"
 	"github.com/headwater-media/headwater/internal/rtmpclient"
+	st "github.com/headwater-media/headwater/internal/stream/streamtest"
 	"github.com/headwater-media/headwater/pkg/flv"
 )
 
@@ -380,11 +384,65 @@ func TestOnPublishHookChoosesThePushes(t *testing.T) {
 	require.Len(t, st.Pushes, 1)
 	require.Equal(t, p.ID, st.Pushes[0].ID)
 
-	code, body := apiDo(t, http.MethodDelete, origin.httpURL+"/api/v1/streams/live/x/pushes/"+strconv.FormatUint(p.ID, 10), "")
+	resp, err := httpClient.Post(origin.httpURL+"/api/v1/streams/live/x/pushes", "application/json", strings.NewReader(`{"uri":1}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "no url")
+	code, body := apiDo(t, http.MethodDelete, origin.httpURL+"/api/v1/streams/live/x/pushes", "")
+	require.Equal(t, http.StatusBadRequest, code, body)
+	code, body = apiDo(t, http.MethodDelete, origin.httpURL+"/api/v1/streams/live/x/pushes?url=rtmp://elsewhere/out/k-x", "")
+	require.Equal(t, http.StatusNotFound, code, body)
+	code, body = apiDo(t, http.MethodDelete, origin.httpURL+"/api/v1/streams/live/x/pushes/"+strconv.FormatUint(p.ID, 10), "")
 	require.Equal(t, http.StatusNoContent, code, body)
 	require.Empty(t, pushesOf(t, origin, "live", "x"))
 	require.Eventually(t, func() bool { return dest.Registry().Stats().Streams == 0 }, 5*time.Second, 10*time.Millisecond,
 		"the destination's stream ended with the push")
 	code, body = apiDo(t, http.MethodDelete, origin.httpURL+"/api/v1/streams/live/x/pushes/"+strconv.FormatUint(p.ID, 10), "")
 	require.Equal(t, http.StatusNotFound, code, body)
+}
+
+// TestPushOverRTMPS: a push to an rtmps:// destination (its certificate
+// trusted through SSL_CERT_FILE, as an operator would for a private CA)
+// reaches it over TLS; the client plays it back over rtmps:// too.
+func TestPushOverRTMPS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	cert, _ := testCert(t, certFile, keyFile, 1)
+	dest := startServer(t, func(c *config.Config) {
+		c.RTMPS.Addr = "127.0.0.1:0"
+		c.TLS.CertFile, c.TLS.KeyFile = certFile, keyFile
+	})
+	destURL := "rtmps://" + dest.RTMPSAddr().String()
+	cfgFile := filepath.Join(dir, "origin.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte("relay:\n  push:\n    live: [\""+destURL+"/tls/{stream}\"]\n"), 0o600))
+	origin := startBinaryEnv(t, []string{"SSL_CERT_FILE=" + certFile}, "-config", cfgFile)
+
+	pub, err := rtmpclient.Publish(context.Background(), "rtmp://"+origin.rtmp+"/live/x", rtmpclient.Options{Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	defer pub.Close()
+	var iov net.Buffers
+	for _, tag := range []flv.Tag{
+		{Type: flv.TagVideo, Data: st.Payload(st.AVCSeqHeader())},
+		{Type: flv.TagVideo, Data: st.Payload(st.AVCFrame(true, 5000))},
+		{Type: flv.TagVideo, Timestamp: 40, Data: st.Payload(st.AVCFrame(false, 500))},
+	} {
+		iov = pub.AppendMessage(iov, tag.Type, tag.Timestamp, tag.Data)
+	}
+	_, err = iov.WriteTo(pub.Conn())
+	require.NoError(t, err)
+	pub.Flushed()
+
+	require.Eventually(t, func() bool {
+		s, err := dest.Registry().Stream(registry.Key{App: "tls", Name: "x"})
+		return err == nil && s.BytesIn > 5000
+	}, 10*time.Second, 10*time.Millisecond, "the push reached the rtmps:// destination; origin log:\n%s", origin.out)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	pl, err := rtmpclient.Play(context.Background(), destURL+"/tls/x", rtmpclient.Options{Timeout: 5 * time.Second,
+		ReadTimeout: 5 * time.Second, TLSConfig: &tls.Config{RootCAs: pool}})
+	require.NoError(t, err)
+	defer pl.Close()
+	tag, err := pl.ReadTag()
+	require.NoError(t, err)
+	require.Equal(t, flv.TagVideo, tag.Type)
 }
