@@ -145,13 +145,13 @@ func TestLoadRelay(t *testing.T) {
 	require.Contains(t, string(b), Redacted)
 
 	for body, want := range map[string]string{
-		"relay:\n  push:\n    live: [\"http://h/live/x\"]\n":          "relay.push",
-		"relay:\n  push:\n    live: [\"rtmp://h/{app}/{name}\"]\n":     "unknown placeholder {name}",
-		"relay:\n  push:\n    \"bad app\": [\"rtmp://h/a/b\"]\n":       "relay.push: app",
-		"relay:\n  streams:\n    nostream: {stream_key: k}\n":          "relay.streams",
+		"relay:\n  push:\n    live: [\"http://h/live/x\"]\n":            "relay.push",
+		"relay:\n  push:\n    live: [\"rtmp://h/{app}/{name}\"]\n":      "unknown placeholder {name}",
+		"relay:\n  push:\n    \"bad app\": [\"rtmp://h/a/b\"]\n":        "relay.push: app",
+		"relay:\n  streams:\n    nostream: {stream_key: k}\n":           "relay.streams",
 		"relay:\n  streams:\n    live/x: {push: [\"rtmp://h/only\"]}\n": "relay.streams",
-		"relay:\n  backoff_min: 10s\n  backoff_max: 5s\n":              "relay.backoff_min",
-		"relay:\n  connect_timeout: 0s\n":                              "relay.connect_timeout",
+		"relay:\n  backoff_min: 10s\n  backoff_max: 5s\n":               "relay.backoff_min",
+		"relay:\n  connect_timeout: 0s\n":                               "relay.connect_timeout",
 	} {
 		_, err := Load(writeFile(t, body))
 		require.ErrorContains(t, err, want, body)
