@@ -85,9 +85,9 @@ type streamJSON struct {
 	// TimestampRepairs counts frames whose timestamps were repaired
 	// (steps back, jumps beyond stream.max_ts_jump, wraps).
 	TimestampRepairs uint64 `json:"timestamp_repairs"`
-	// Pushes are the stream's push relays (omitted when the server has
-	// none configured: a test server without relays).
-	Pushes []pushJSON `json:"pushes,omitempty"`
+	// Pushes are the stream's push relays ([] if none; null only from
+	// an API without relays, as in some unit tests).
+	Pushes []pushJSON `json:"pushes"`
 }
 
 // pushJSON is one push relay of a stream.

@@ -175,6 +175,7 @@ func (m *Manager) SetConfig(push map[string][]string, streams map[string]Overrid
 type push struct {
 	id      uint64
 	key     registry.Key
+	stream  uint64 // the id of the stream pushed (registry.StreamInfo.ID)
 	url     string // expanded; never shown
 	via     string // the via chain, as connect's tcUrl query
 	shown   string // Redact(url)
@@ -272,11 +273,14 @@ func (m *Manager) start(key registry.Key, tmpl string, vars Vars, via, source st
 		cancel()
 		return nil, err
 	}
+	if ps, err := m.reg.Player(p.player.ID()); err == nil {
+		p.stream = ps.StreamID
+	}
 	m.mu.Lock()
 	switch {
 	case m.closed:
 		err = ErrClosed
-	case m.find(key, u) != nil:
+	case m.find(key, p.stream, u) != nil:
 		err = ErrDuplicate
 	default:
 		m.pushes[key] = append(m.pushes[key], p)
@@ -292,10 +296,12 @@ func (m *Manager) start(key registry.Key, tmpl string, vars Vars, via, source st
 	return p, nil
 }
 
-// find is the push of key to the expanded URL raw; Manager.mu is held.
-func (m *Manager) find(key registry.Key, raw string) *push {
+// find is the push of the stream key, id stream, to the expanded URL
+// raw; Manager.mu is held. A push of an earlier stream of the key (still
+// writing its end) is not a duplicate.
+func (m *Manager) find(key registry.Key, stream uint64, raw string) *push {
 	for _, p := range m.pushes[key] {
-		if p.url == raw {
+		if p.stream == stream && p.url == raw {
 			return p
 		}
 	}

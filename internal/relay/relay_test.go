@@ -351,3 +351,29 @@ func TestLiveChoosesTheTemplates(t *testing.T) {
 	require.Nil(t, p)
 	require.True(t, errors.Is(err, ErrNoStreamKey), "%v", err)
 }
+
+// TestPushesOfANewPublishOfTheKey: a publisher that leaves and comes
+// back at once gets its pushes again, though the previous stream's push
+// may still be writing its end.
+func TestPushesOfANewPublishOfTheKey(t *testing.T) {
+	dreg, dest := destination(t)
+	reg, pub, m := origin(t, testConfig(dest+"/{app}/{stream}"))
+	m.Live(key, "", auth.HookAnswer{})
+	waitState(t, m, StatePushing)
+	pub.Release()
+	pub2, err := reg.Publish(key, registry.PublisherInfo{}, nil)
+	require.NoError(t, err)
+	defer pub2.Release()
+	require.NoError(t, pub2.Write(flv.TagVideo, 0, st.AVCSeqHeader()))
+	require.NoError(t, pub2.Write(flv.TagVideo, 0, st.AVCFrame(true, 1000)))
+	m.Live(key, "", auth.HookAnswer{})
+	require.Eventually(t, func() bool {
+		l := m.Pushes(key)
+		if len(l) != 1 || l[0].State != StatePushing {
+			return false
+		}
+		ps, err := reg.Player(l[0].PlayerID)
+		return err == nil && ps.StreamID == pub2.ID()
+	}, 10*time.Second, 5*time.Millisecond, "the new stream is pushed")
+	require.Eventually(t, func() bool { _, err := dreg.Stream(key); return err == nil }, 5*time.Second, 5*time.Millisecond)
+}
