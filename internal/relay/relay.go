@@ -194,9 +194,13 @@ type push struct {
 
 func (p *push) setState(s string) { p.state.Store(&s) }
 
-func (p *push) setErr(err error) {
-	s := err.Error()
+// setErr records err as the push's last error, the destination's stream
+// name masked in it (rtmpclient's errors name the stream), and returns
+// that text.
+func (p *push) setErr(err error) string {
+	s := maskName(err.Error(), p.url)
 	p.lastErr.Store(&s)
+	return s
 }
 
 // Live starts the pushes of a stream whose RTMP publish was just
@@ -465,11 +469,11 @@ func (m *Manager) run(ctx context.Context, p *push) {
 		case ctx.Err() != nil:
 			return
 		}
-		p.setErr(err)
+		why := p.setErr(err)
 		if pushed >= cfg.BackoffMax {
 			backoff = cfg.BackoffMin // it was stable: start over
 		}
-		log.Warn().Err(err).Dur("retry_in", backoff).Uint64("reconnects", p.reconnects.Load()).Msg("push failed")
+		log.Warn().Str("error", why).Dur("retry_in", backoff).Uint64("reconnects", p.reconnects.Load()).Msg("push failed")
 		p.setState(StateBackoff)
 		if !wait(ctx, sub, backoff) {
 			if ctx.Err() == nil {

@@ -68,6 +68,15 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+func TestMaskName(t *testing.T) {
+	u := "rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl-mnop?x=1"
+	require.Equal(t, "rtmp: publish rtmp://a.rtmp.youtube.com:1935/live2/abcd****: refused",
+		maskName("rtmp: publish rtmp://a.rtmp.youtube.com:1935/live2/abcd-efgh-ijkl-mnop: refused", u))
+	require.Equal(t, "no name here", maskName("no name here", u))
+	require.Equal(t, "rtmp: publish rtmp://h:1935/live/****: read 0x1: EOF",
+		maskName("rtmp: publish rtmp://h:1935/live/x: read 0x1: EOF", "rtmp://h/live/x"))
+}
+
 func TestViaChain(t *testing.T) {
 	c, err := viaChain("", "n1")
 	require.NoError(t, err)

@@ -71,6 +71,28 @@ func CheckTemplate(tmpl string) error {
 	return nil
 }
 
+// maskName replaces, in text, the stream name of the push URL u (often a
+// platform's stream key) after a '/' with its masked form, as Redact
+// shows it.
+func maskName(text, u string) string {
+	base, _, _ := strings.Cut(u, "?")
+	pu, err := url.Parse(base)
+	if err != nil {
+		return text
+	}
+	_, name, _ := strings.Cut(strings.TrimPrefix(pu.Path, "/"), "/")
+	if name == "" {
+		return text
+	}
+	return strings.ReplaceAll(text, "/"+name, "/"+maskedName(name)) // as in a URL: "x" is no word of its own
+}
+
+// maskedName is name but for its first characters (at most 4, a third of
+// it), then "****".
+func maskedName(name string) string {
+	return name[:min(4, len(name)/3)] + "****"
+}
+
 // Redact is a push URL for the API and logs: the stream name (the path
 // after the app, often a platform's stream key) is masked but for its
 // first characters (at most 4, a third of it), and the query's secret
@@ -83,8 +105,7 @@ func Redact(raw string) string {
 	}
 	app, name, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
 	if name != "" {
-		keep := min(4, len(name)/3)
-		name = name[:keep] + "****"
+		name = maskedName(name)
 	}
 	out := u.Scheme + "://" + u.Host + "/" + app
 	if name != "" {
