@@ -125,6 +125,9 @@ func TestPushToHeadwaterSurvivesItsRestart(t *testing.T) {
 		"(the backoff's wait), and a new player there had a keyframe %v after it was back; %d reconnects, last error %q",
 		back.Sub(killed).Round(time.Millisecond), reconnected.Round(time.Millisecond), flowing.Round(time.Millisecond), p.Reconnects, p.LastError)
 	pl2.waitTags(t, 50, 10*time.Second)
+	_, metrics := getBody(t, origin.httpURL+"/metrics")
+	require.Equal(t, 1.0, metric(t, metrics, `headwater_pushes\{state="pushing"\}`))
+	require.GreaterOrEqual(t, metric(t, metrics, "headwater_push_reconnects_total"), 1.0)
 
 	// The publisher leaves: the push ends the destination's stream.
 	pub.kill()

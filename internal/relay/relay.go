@@ -143,9 +143,10 @@ type Manager struct {
 	totals *stream.Totals // may be nil
 	cfg    atomic.Pointer[Config]
 
-	ctx    context.Context // parent of every push's; cancelled by Shutdown
-	cancel context.CancelFunc
-	nextID atomic.Uint64
+	ctx        context.Context // parent of every push's; cancelled by Shutdown
+	cancel     context.CancelFunc
+	nextID     atomic.Uint64
+	reconnects atomic.Uint64 // every push's connection attempts after its first
 	wg     sync.WaitGroup // the push goroutines
 
 	// mu guards pushes and closed. A leaf: nothing else is locked, no
@@ -387,6 +388,27 @@ func (m *Manager) status(p *push) Status {
 	return s
 }
 
+// Counts is what the metrics show of the pushes.
+type Counts struct {
+	States     map[string]int // running pushes by state (StateConnecting, StatePushing, StateBackoff)
+	Reconnects uint64         // connection attempts after a push's first, since New
+}
+
+// Counts counts the pushes by state (under mu, reading atomics).
+func (m *Manager) Counts() Counts {
+	c := Counts{States: map[string]int{StateConnecting: 0, StatePushing: 0, StateBackoff: 0}, Reconnects: m.reconnects.Load()}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, list := range m.pushes {
+		for _, p := range list {
+			if st := *p.state.Load(); st != StateStopped {
+				c.States[st]++
+			}
+		}
+	}
+	return c
+}
+
 // Stop ends the push of key with id, or (id 0) to the URL rawURL (as
 // given, or as the API shows it), and waits for its goroutine.
 // ErrPushNotFound if there is none.
@@ -459,6 +481,7 @@ func (m *Manager) run(ctx context.Context, p *push) {
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			p.reconnects.Add(1)
+			m.reconnects.Add(1)
 		}
 		p.setState(StateConnecting)
 		ended, pushed, err := m.pushOnce(ctx, p, &sub, log)

@@ -250,6 +250,14 @@ func (s *Server) Start() error {
 				Name: "headwater_edge_upstream_bytes_total", Help: "Bytes read from edge upstreams (FLV tags).",
 			}, func() float64 { return float64(ed.Counts().BytesIn) }))
 	}
+	pushes := func(state string) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "headwater_pushes", Help: "Push relays by state: connecting, pushing, backoff (waiting to retry).",
+			ConstLabels: prometheus.Labels{"state": state}}, func() float64 { return float64(s.relays.Counts().States[state]) })
+	}
+	rtmpCounters = append(rtmpCounters, pushes(relay.StateConnecting), pushes(relay.StatePushing), pushes(relay.StateBackoff),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "headwater_push_reconnects_total", Help: "Push relay connection attempts after each push's first (the destination failed, refused or went away).",
+		}, func() float64 { return float64(s.relays.Counts().Reconnects) }))
 	rtmpCounters = append(rtmpCounters, api.NewPairCounter("headwater_auth_denied_total",
 		"Publishes and plays denied by the auth rules, by action (publish, play) and reason (no_key, bad_key, no_signature, expired, bad_signature, ip_denied, default_deny, deny_rule, hook).",
 		"action", "reason", s.auth.Denied),
