@@ -146,8 +146,8 @@ type Manager struct {
 	ctx        context.Context // parent of every push's; cancelled by Shutdown
 	cancel     context.CancelFunc
 	nextID     atomic.Uint64
-	reconnects atomic.Uint64 // every push's connection attempts after its first
-	wg     sync.WaitGroup // the push goroutines
+	reconnects atomic.Uint64  // every push's connection attempts after its first
+	wg         sync.WaitGroup // the push goroutines
 
 	// mu guards pushes and closed. A leaf: nothing else is locked, no
 	// handle taken or released, no I/O done while it is held.
