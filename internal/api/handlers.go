@@ -328,7 +328,8 @@ func (a *API) startPush(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// stopPush stops the push .../pushes/{id}, or .../pushes?url=URL.
+// stopPush stops the push .../pushes/{id}, or .../pushes?url=URL, or
+// .../pushes with a JSON body {"url": URL} or {"id": ID}.
 func (a *API) stopPush(w http.ResponseWriter, r *http.Request) {
 	key, ok := streamKey(w, r)
 	if !ok {
@@ -343,8 +344,15 @@ func (a *API) stopPush(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else if u == "" {
-		writeError(w, http.StatusBadRequest, "want /pushes/{id} or /pushes?url=URL")
-		return
+		var body struct {
+			URL string `json:"url"`
+			ID  uint64 `json:"id"`
+		}
+		_ = json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPushBody)).Decode(&body)
+		if u, id = body.URL, body.ID; u == "" && id == 0 {
+			writeError(w, http.StatusBadRequest, `want /pushes/{id}, /pushes?url=URL or a JSON body {"url": URL}`)
+			return
+		}
 	}
 	if err := a.Pushes.Stop(key, id, u); err != nil {
 		writeError(w, http.StatusNotFound, "push not found")
