@@ -344,6 +344,14 @@ func TestPushLoopIsRefused(t *testing.T) {
 	require.Contains(t, back.LastError, "loop")
 	require.NotEqual(t, relay.StatePushing, back.State)
 	require.Len(t, pushesOf(t, a, "live", "x"), 1, "A pushes to B as configured")
+	// The chain in the publishing name's query is refused the same way.
+	var server struct {
+		ID string `json:"id"`
+	}
+	apiGet(t, a.httpURL+"/api/v1/server", &server)
+	_, err = rtmpclient.Publish(context.Background(), a.rtmpURL+"/live/y?hw_via=n1,"+server.ID, rtmpclient.Options{Timeout: 5 * time.Second})
+	require.ErrorIs(t, err, rtmpclient.ErrPublishFailed)
+	require.ErrorContains(t, err, "loop")
 	require.NoError(t, a.Registry().Kick(registry.Key{App: "live", Name: "x"}))
 	require.Eventually(t, func() bool { return a.Registry().Stats().Alive == 0 && b.Registry().Stats().Alive == 0 },
 		10*time.Second, 10*time.Millisecond)
