@@ -133,6 +133,9 @@ func TestPushToHeadwaterSurvivesItsRestart(t *testing.T) {
 	pub.kill()
 	res := pl2.result(t, 10*time.Second)
 	require.True(t, isCleanEnd(res.err), "the destination's player ends cleanly: %v", res.err)
+	require.True(t, res.firstKey, "the reconnected push starts the destination on a keyframe")
+	require.Empty(t, res.backwards, "timestamps never go back at the destination")
+	res.checkTimeline(t, 1000)
 	require.Eventually(t, func() bool { return origin.Registry().Stats().Alive == 0 }, 5*time.Second, 10*time.Millisecond,
 		"the push released its handle")
 }
