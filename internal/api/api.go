@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/relay"
 	"github.com/headwater-media/headwater/internal/stream"
 )
 
@@ -40,6 +41,9 @@ type API struct {
 	// HLS reports a stream's HLS muxer for the stream's "hls" field; nil:
 	// no HLS.
 	HLS HLSMuxers
+	// Pushes are the streams' push relays (internal/relay's Manager);
+	// nil: no pushes endpoints and no "pushes" in a stream.
+	Pushes Pushes
 
 	// token and limits, once set by SetToken and SetLimits (SIGHUP),
 	// replace Token and Server.Limits; nil until then.
@@ -89,6 +93,16 @@ func (a *API) currentLimits() Limits {
 		return *l
 	}
 	return a.Server.Limits
+}
+
+// Pushes lists, starts and stops the push relays of live streams.
+type Pushes interface {
+	// Pushes lists the pushes of key.
+	Pushes(key registry.Key) []relay.Status
+	// Start pushes key to url (a template); see relay.Manager.Start.
+	Start(key registry.Key, url string) (relay.Status, error)
+	// Stop ends the push of key with id, or (id 0) to url.
+	Stop(key registry.Key, id uint64, url string) error
 }
 
 // ServerInfo is what GET /api/v1/server reports besides live counts.
@@ -145,6 +159,12 @@ func (a *API) Routes(r chi.Router) {
 		r.Get("/streams/{app}/{stream}", a.getStream)
 		r.Delete("/streams/{app}/{stream}", a.kickStream)
 		r.Get("/streams/{app}/{stream}/players", a.listStreamPlayers)
+		if a.Pushes != nil {
+			r.Get("/streams/{app}/{stream}/pushes", a.listPushes)
+			r.Post("/streams/{app}/{stream}/pushes", a.startPush)
+			r.Delete("/streams/{app}/{stream}/pushes", a.stopPush)
+			r.Delete("/streams/{app}/{stream}/pushes/{id}", a.stopPush)
+		}
 		r.Get("/players", a.listPlayers)
 		r.Get("/players/{id}", a.getPlayer)
 		r.Delete("/players/{id}", a.kickPlayer)

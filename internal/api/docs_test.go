@@ -13,6 +13,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/headwater-media/headwater/internal/relay"
 )
 
 // TestOpenAPIDescribesEveryRoute keeps docs/openapi.yaml and the router in
@@ -38,7 +40,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 
 	r := chi.NewRouter()
-	(&API{Events: &Events{}}).Routes(r)
+	(&API{Events: &Events{}, Pushes: (*relay.Manager)(nil)}).Routes(r)
 	var routed []string
 	require.NoError(t, chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		if strings.HasPrefix(route, "/api/v1/") {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/relay"
 )
 
 // Pagination of the list endpoints: ?limit=N&offset=M.
@@ -86,6 +88,47 @@ type streamJSON struct {
 	// HLS is the stream's HLS muxer, null when it has none (no HLS
 	// request within hls.idle_timeout).
 	HLS *HLSInfo `json:"hls"`
+	// Pushes are the stream's push relays ([] if none; null only from
+	// an API without relays, as in some unit tests).
+	Pushes []pushJSON `json:"pushes"`
+}
+
+// pushJSON is one push relay of a stream.
+type pushJSON struct {
+	ID uint64 `json:"id"`
+	// URL is the destination, its stream name (the key) and secret
+	// query parameters masked.
+	URL string `json:"url"`
+	// Source is "config" (relay.push, relay.streams), "hook" (the
+	// on_publish hook's answer) or "api" (POST).
+	Source string `json:"source"`
+	// State is "connecting", "pushing", "backoff" (waiting to retry) or
+	// "stopped".
+	State      string    `json:"state"`
+	Bytes      uint64    `json:"bytes"`
+	Reconnects uint64    `json:"reconnects"`
+	LastError  string    `json:"last_error"`
+	PlayerID   uint64    `json:"player_id"`
+	Dropped    uint64    `json:"frames_dropped"`
+	StartedAt  time.Time `json:"started_at"`
+}
+
+func newPushJSON(s relay.Status) pushJSON {
+	return pushJSON{ID: s.ID, URL: s.URL, Source: s.Source, State: s.State, Bytes: s.Bytes, Reconnects: s.Reconnects,
+		LastError: s.LastError, PlayerID: s.PlayerID, Dropped: s.Dropped, StartedAt: s.StartedAt}
+}
+
+// pushesOf lists key's pushes, an empty list when a.Pushes is set and
+// there is none, nil without a.Pushes.
+func (a *API) pushesOf(key registry.Key) []pushJSON {
+	if a.Pushes == nil {
+		return nil
+	}
+	out := []pushJSON{}
+	for _, s := range a.Pushes.Pushes(key) {
+		out = append(out, newPushJSON(s))
+	}
+	return out
 }
 
 func newStreamJSON(s registry.StreamInfo, now time.Time) streamJSON {
@@ -125,8 +168,9 @@ type playerJSON struct {
 	Stream   string `json:"stream"`
 	StreamID uint64 `json:"stream_id"`
 	// Protocol is how the player plays: "http-flv" (HTTP-FLV), "rtmp"
-	// (RTMP play) or "ws-flv" (WebSocket-FLV), as its sink names it
-	// (httpflv.Protocol, rtmp.ProtocolRTMP, httpflv.WSProtocol).
+	// (RTMP play), "ws-flv" (WebSocket-FLV) or "rtmp-push" (a push
+	// relay), as its sink names it (httpflv.Protocol, rtmp.ProtocolRTMP,
+	// httpflv.WSProtocol, relay.Protocol).
 	Protocol        string    `json:"protocol"`
 	Remote          string    `json:"remote"`
 	UserAgent       string    `json:"user_agent"`
@@ -204,7 +248,9 @@ func (a *API) listStreams(w http.ResponseWriter, r *http.Request) {
 	out := make([]streamJSON, 0, hi-lo)
 	now := time.Now()
 	for _, s := range infos[lo:hi] {
-		out = append(out, a.withHLS(newStreamJSON(s, now), s.Key))
+		js := a.withHLS(newStreamJSON(s, now), s.Key)
+		js.Pushes = a.pushesOf(s.Key)
+		out = append(out, js)
 	}
 	writeJSON(w, http.StatusOK, listJSON("streams", out, len(infos), p))
 }
@@ -230,7 +276,9 @@ func (a *API) getStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "stream not found")
 		return
 	}
-	writeJSON(w, http.StatusOK, a.withHLS(newStreamJSON(info, time.Now()), key))
+	js := a.withHLS(newStreamJSON(info, time.Now()), key)
+	js.Pushes = a.pushesOf(key)
+	writeJSON(w, http.StatusOK, js)
 }
 
 // withHLS fills in the stream's HLS muxer.
@@ -241,6 +289,89 @@ func (a *API) withHLS(s streamJSON, key registry.Key) streamJSON {
 		}
 	}
 	return s
+}
+
+// maxPushBody bounds a POST .../pushes body.
+const maxPushBody = 16 << 10
+
+func (a *API) listPushes(w http.ResponseWriter, r *http.Request) {
+	key, ok := streamKey(w, r)
+	if !ok {
+		return
+	}
+	p, err := parsePage(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if _, err := a.Registry.Stream(key); err != nil {
+		writeError(w, http.StatusNotFound, "stream not found")
+		return
+	}
+	all := a.pushesOf(key)
+	lo, hi := p.bounds(len(all))
+	writeJSON(w, http.StatusOK, listJSON("pushes", all[lo:hi], len(all), p))
+}
+
+func (a *API) startPush(w http.ResponseWriter, r *http.Request) {
+	key, ok := streamKey(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		URL string `json:"url"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPushBody))
+	if err := dec.Decode(&body); err != nil || body.URL == "" {
+		writeError(w, http.StatusBadRequest, `want a JSON body {"url": "rtmp://host/app/stream"}`)
+		return
+	}
+	s, err := a.Pushes.Start(key, body.URL)
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusCreated, newPushJSON(s))
+	case errors.Is(err, registry.ErrNotFound):
+		writeError(w, http.StatusNotFound, "stream not found")
+	case errors.Is(err, relay.ErrDuplicate), errors.Is(err, relay.ErrLoop):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, relay.ErrClosed), errors.Is(err, registry.ErrTooManyPlayers):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		writeError(w, http.StatusBadRequest, err.Error())
+	}
+}
+
+// stopPush stops the push .../pushes/{id}, or .../pushes?url=URL, or
+// .../pushes with a JSON body {"url": URL} or {"id": ID}.
+func (a *API) stopPush(w http.ResponseWriter, r *http.Request) {
+	key, ok := streamKey(w, r)
+	if !ok {
+		return
+	}
+	var id uint64
+	u := r.URL.Query().Get("url")
+	if s := chi.URLParam(r, "id"); s != "" {
+		var err error
+		if id, err = strconv.ParseUint(s, 10, 64); err != nil || id == 0 {
+			writeError(w, http.StatusBadRequest, "push id: must be a positive integer")
+			return
+		}
+	} else if u == "" {
+		var body struct {
+			URL string `json:"url"`
+			ID  uint64 `json:"id"`
+		}
+		_ = json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPushBody)).Decode(&body)
+		if u, id = body.URL, body.ID; u == "" && id == 0 {
+			writeError(w, http.StatusBadRequest, `want /pushes/{id}, /pushes?url=URL or a JSON body {"url": URL}`)
+			return
+		}
+	}
+	if err := a.Pushes.Stop(key, id, u); err != nil {
+		writeError(w, http.StatusNotFound, "push not found")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *API) kickStream(w http.ResponseWriter, r *http.Request) {

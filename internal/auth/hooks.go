@@ -127,20 +127,44 @@ const ReasonHook = "hook"
 // (no answer, 5xx). The reason the hook gave ({"reason": ...}) is
 // returned for the log.
 func (h *Hooks) Decide(ctx context.Context, action string, ev HookEvent) (allow bool, why string) {
+	allow, why, _ = h.DecideAnswer(ctx, action, ev)
+	return allow, why
+}
+
+// HookAnswer is what a deciding hook's 2xx JSON answer may carry besides
+// its reason: for on_publish, the stream's push relays (docs/relay.md).
+type HookAnswer struct {
+	// Push, when set (PushSet, even to an empty list), replaces the push
+	// URL templates relay.push and relay.streams give the stream.
+	Push    []string
+	PushSet bool
+	// StreamKey is the value of {stream_key} in the stream's push
+	// templates.
+	StreamKey string
+}
+
+// DecideAnswer is Decide, with the answer's push fields when the hook
+// allowed with a 2xx (else a zero HookAnswer).
+func (h *Hooks) DecideAnswer(ctx context.Context, action string, ev HookEvent) (allow bool, why string, ans HookAnswer) {
 	ev.Action = actionHook(action)
-	status, reason, err := h.call(ctx, h.url(ev.Action), ev)
+	status, body, err := h.call(ctx, h.url(ev.Action), ev)
+	reason := body.Reason
 	cfg := h.cfg.Load()
 	switch {
 	case err != nil:
 		h.failed.Add(1)
-		return cfg.FailOpen, "hook unreachable: " + err.Error()
+		return cfg.FailOpen, "hook unreachable: " + err.Error(), ans
 	case status >= 200 && status < 300:
-		return true, reason
+		if body.Push != nil {
+			ans.Push, ans.PushSet = *body.Push, true
+		}
+		ans.StreamKey = body.StreamKey
+		return true, reason, ans
 	case status >= 500:
 		h.failed.Add(1)
-		return cfg.FailOpen, fmt.Sprintf("hook answered %d %s", status, reason)
+		return cfg.FailOpen, fmt.Sprintf("hook answered %d %s", status, reason), ans
 	}
-	return false, fmt.Sprintf("hook answered %d %s", status, reason)
+	return false, fmt.Sprintf("hook answered %d %s", status, reason), ans
 }
 
 // Notify calls event's hook (OnUnpublish, OnStop) in the background, if
@@ -205,34 +229,39 @@ func (h *Hooks) Counts() HookCounts {
 	return HookCounts{Failed: h.failed.Load(), Dropped: h.dropped.Load()}
 }
 
+// hookBody is a hook's JSON answer: every field optional.
+type hookBody struct {
+	Reason    string    `json:"reason"`
+	Push      *[]string `json:"push"`
+	StreamKey string    `json:"stream_key"`
+}
+
 // call POSTs ev to u within the timeout and returns the status and the
-// reason of the answer's JSON, reading at most maxHookBody.
-func (h *Hooks) call(ctx context.Context, u string, ev HookEvent) (int, string, error) {
+// answer's JSON, reading at most maxHookBody.
+func (h *Hooks) call(ctx context.Context, u string, ev HookEvent) (int, hookBody, error) {
 	ev.ServerID = h.server
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return 0, "", err
+		return 0, hookBody{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Load().Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return 0, "", err
+		return 0, hookBody{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "headwater-hook")
 	resp, err := h.client.Do(req)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return 0, "", fmt.Errorf("timed out after %v", h.cfg.Load().Timeout)
+			return 0, hookBody{}, fmt.Errorf("timed out after %v", h.cfg.Load().Timeout)
 		}
-		return 0, "", err
+		return 0, hookBody{}, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxHookBody))
-	var answer struct {
-		Reason string `json:"reason"`
-	}
+	var answer hookBody
 	_ = json.Unmarshal(b, &answer)
-	return resp.StatusCode, answer.Reason, nil
+	return resp.StatusCode, answer, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/headwater-media/headwater/internal/hls"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/relay"
 	"github.com/headwater-media/headwater/internal/rtmp"
 	"github.com/headwater-media/headwater/internal/stream"
 )
@@ -49,6 +50,7 @@ type Config struct {
 	HTTPS   HTTPS   `yaml:"https"`
 	Cluster Cluster `yaml:"cluster"`
 	HLS     HLS     `yaml:"hls"`
+	Relay   Relay   `yaml:"relay"`
 }
 
 // Cluster makes origins behind a load balancer share a stream directory
@@ -98,6 +100,26 @@ type HLS struct {
 	// AlwaysRemux starts the muxer when a stream goes live instead of at
 	// the first HLS request, and keeps it while the stream is live.
 	AlwaysRemux bool `yaml:"always_remux"`
+}
+
+// Relay pushes live streams to other RTMP servers: platforms, other
+// headwater nodes (docs/relay.md).
+type Relay struct {
+	// Push maps an app ("*": every app without an entry of its own) to
+	// the rtmp:// or rtmps:// URL templates its streams are pushed to,
+	// with {app}, {stream} and {stream_key}.
+	Push map[string][]string `yaml:"push"`
+	// Streams maps "app/stream" to the stream's push list (replacing the
+	// app's) and its {stream_key}.
+	Streams map[string]relay.Override `yaml:"streams"`
+	// ConnectTimeout bounds one connection to a destination, up to its
+	// answer to publish.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// BackoffMin is the wait before a failed push's first retry; it
+	// doubles up to BackoffMax, and starts over after a push that lasted
+	// BackoffMax.
+	BackoffMin time.Duration `yaml:"backoff_min"`
+	BackoffMax time.Duration `yaml:"backoff_max"`
 }
 
 // TLS is the certificate of the RTMPS and HTTPS listeners, re-read on
@@ -298,6 +320,7 @@ func Default() Config {
 	in, st, fl, ed, bk := rtmp.DefaultConfig(), stream.DefaultConfig(), play.DefaultConfig(), edge.DefaultConfig(), registry.DefaultBackup()
 	cl := cluster.DefaultConfig()
 	hl := hls.DefaultConfig()
+	rl := relay.DefaultConfig()
 	c := Config{
 		RTMP:   RTMP{Addr: ":1935", MaxConns: in.MaxConns},
 		HTTP:   HTTP{Addr: ":8080", MaxConns: 20000, WriteTimeout: fl.WriteTimeout, TrustedProxies: []string{}},
@@ -315,6 +338,8 @@ func Default() Config {
 		HLS: HLS{Variant: hl.Variant, LowLatency: hl.LowLatency, SegmentCount: hl.SegmentCount,
 			SegmentDuration: hl.SegmentDuration, PartDuration: hl.PartDuration, IdleTimeout: hl.IdleTimeout,
 			AlwaysRemux: hl.AlwaysRemux},
+		Relay: Relay{Push: rl.Push, Streams: rl.Streams, ConnectTimeout: rl.ConnectTimeout,
+			BackoffMin: rl.BackoffMin, BackoffMax: rl.BackoffMax},
 	}
 	if bk.Auto {
 		c.Publish.Backup = BackupAuto
@@ -465,6 +490,7 @@ func (c Config) Validate() error {
 	if c.Publish.Backup != BackupOff && c.Publish.Backup != BackupAuto {
 		errs = append(errs, fmt.Errorf("publish.backup: must be %s or %s, got %q", BackupOff, BackupAuto, c.Publish.Backup))
 	}
+	errs = append(errs, c.Relay.validate()...)
 	positive("edge.connect_timeout", c.Edge.ConnectTimeout)
 	positive("edge.linger", c.Edge.Linger)
 	positive("edge.failover_timeout", c.Edge.FailoverTimeout)
@@ -547,4 +573,39 @@ func (c Config) AuthConfig() (auth.Config, error) {
 	}
 	ac := auth.Config{Secret: c.Auth.Secret, ClockSkew: c.Auth.ClockSkew, Keys: keys, Apps: c.Auth.Apps, Backoff: c.Auth.Backoff}
 	return ac, auth.Validate(ac)
+}
+
+// validate checks the relay keys.
+func (r Relay) validate() []error {
+	var errs []error
+	for app, list := range r.Push {
+		if app != "*" {
+			if _, err := registry.NewKey(app, "x"); err != nil {
+				errs = append(errs, fmt.Errorf("relay.push: app %q: %w", app, err))
+			}
+		}
+		for _, t := range list {
+			if err := relay.CheckTemplate(t); err != nil {
+				errs = append(errs, fmt.Errorf("relay.push: %s: %w", app, err))
+			}
+		}
+	}
+	for name, o := range r.Streams {
+		app, stream, _ := strings.Cut(name, "/")
+		if _, err := registry.NewKey(app, stream); err != nil {
+			errs = append(errs, fmt.Errorf("relay.streams: %q: want \"app/stream\": %w", name, err))
+		}
+		for _, t := range o.Push {
+			if err := relay.CheckTemplate(t); err != nil {
+				errs = append(errs, fmt.Errorf("relay.streams: %s: %w", name, err))
+			}
+		}
+	}
+	if r.ConnectTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("relay.connect_timeout: must be > 0, got %v", r.ConnectTimeout))
+	}
+	if r.BackoffMin <= 0 || r.BackoffMax < r.BackoffMin {
+		errs = append(errs, fmt.Errorf("relay.backoff_min, relay.backoff_max: want 0 < backoff_min <= backoff_max, got %v and %v", r.BackoffMin, r.BackoffMax))
+	}
+	return errs
 }

@@ -160,3 +160,37 @@ func TestLoadCluster(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadRelay(t *testing.T) {
+	c, err := Load(writeFile(t, "relay:\n  push:\n    live: [\"rtmp://a.rtmp.youtube.com/live2/{stream_key}\", \"rtmps://h/{app}/{stream}\"]\n"+
+		"  streams:\n    live/show: {stream_key: abcd, push: []}\n  backoff_max: 10s\n"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"rtmp://a.rtmp.youtube.com/live2/{stream_key}", "rtmps://h/{app}/{stream}"}, c.Relay.Push["live"])
+	require.Equal(t, "abcd", c.Relay.Streams["live/show"].StreamKey)
+	require.NotNil(t, c.Relay.Streams["live/show"].Push, "push: [] is set, to nothing")
+	require.Equal(t, 10*time.Second, c.Relay.BackoffMax)
+	require.Equal(t, Default().Relay.BackoffMin, c.Relay.BackoffMin)
+
+	b, err := c.Marshal()
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "abcd", "-print-config redacts the stream keys")
+	require.Contains(t, string(b), Redacted)
+
+	for body, want := range map[string]string{
+		"relay:\n  push:\n    live: [\"http://h/live/x\"]\n":            "relay.push",
+		"relay:\n  push:\n    live: [\"rtmp://h/{app}/{name}\"]\n":      "unknown placeholder {name}",
+		"relay:\n  push:\n    \"bad app\": [\"rtmp://h/a/b\"]\n":        "relay.push: app",
+		"relay:\n  streams:\n    nostream: {stream_key: k}\n":           "relay.streams",
+		"relay:\n  streams:\n    live/x: {push: [\"rtmp://h/only\"]}\n": "relay.streams",
+		"relay:\n  backoff_min: 10s\n  backoff_max: 5s\n":               "relay.backoff_min",
+		"relay:\n  connect_timeout: 0s\n":                               "relay.connect_timeout",
+	} {
+		_, err := Load(writeFile(t, body))
+		require.ErrorContains(t, err, want, body)
+	}
+	require.Error(t, c.ApplyEnv([]string{"HEADWATER_RELAY_PUSH=rtmp://h/a/b"}), "a map: the file only")
+	require.NoError(t, c.ApplyEnv([]string{"HEADWATER_RELAY_BACKOFF_MIN=2s"}))
+	require.Equal(t, 2*time.Second, c.Relay.BackoffMin)
+	require.True(t, Reloadable("relay.push"))
+	require.False(t, Reloadable("relay.backoff_min"))
+}

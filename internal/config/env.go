@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/headwater-media/headwater/internal/relay"
 )
 
 // EnvPrefix starts every environment variable that overrides a key.
@@ -144,7 +146,8 @@ func setValue(v reflect.Value, s string) error {
 // Redacted is what Marshal prints instead of a set api.token.
 const Redacted = "<redacted>"
 
-// Marshal renders c as YAML, with api.token replaced by Redacted if set.
+// Marshal renders c as YAML, with the secrets (api.token, auth.secret,
+// auth.keys, relay.streams' stream keys) replaced by Redacted if set.
 func (c Config) Marshal() ([]byte, error) {
 	if c.API.Token != "" {
 		c.API.Token = Redacted
@@ -153,6 +156,16 @@ func (c Config) Marshal() ([]byte, error) {
 		c.Auth.Secret = Redacted
 	}
 	c.Cluster.Redis, c.Edge.Directory = redactURL(c.Cluster.Redis), redactURL(c.Edge.Directory)
+	if len(c.Relay.Streams) > 0 {
+		streams := make(map[string]relay.Override, len(c.Relay.Streams))
+		for k, o := range c.Relay.Streams {
+			if o.StreamKey != "" {
+				o.StreamKey = Redacted
+			}
+			streams[k] = o
+		}
+		c.Relay.Streams = streams
+	}
 	if len(c.Auth.Keys) > 0 {
 		keys := make(map[string]string, len(c.Auth.Keys))
 		for k := range c.Auth.Keys {
@@ -200,6 +213,8 @@ var reloadable = map[string]bool{
 	"hooks.fail_open":               true,
 	"tls.cert_file":                 true,
 	"tls.key_file":                  true,
+	"relay.push":                    true,
+	"relay.streams":                 true,
 }
 
 // Reloadable reports whether key is applied on SIGHUP without a restart.

@@ -97,8 +97,15 @@ func startBinary(t testing.TB, args ...string) *proc { return startBinaryEnv(t, 
 // startBinaryEnv is startBinary with env (KEY=VALUE) added to the environment.
 func startBinaryEnv(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
+	return startBinaryOn(t, freePort(t), freePort(t), env, args...)
+}
+
+// startBinaryOn is startBinaryEnv on the given addresses (a restart on
+// the ports of a process that was killed).
+func startBinaryOn(t testing.TB, rtmpAddr, httpAddr string, env []string, args ...string) *proc {
+	t.Helper()
 	bin := headwaterBin(t)
-	p := &proc{rtmp: freePort(t), httpAd: freePort(t), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{rtmp: rtmpAddr, httpAd: httpAddr, out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"-rtmp-addr", p.rtmp, "--http-addr", p.httpAd, "-log-format", "json"}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

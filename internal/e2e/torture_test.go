@@ -120,12 +120,13 @@ type tortureStats struct {
 	publishes, pubRefused, pubResets, plays, notFound, cleanEnds, truncated, kicks, stalls, slow, aborts atomic.Int64
 	hostile, idleCut                                                                                     atomic.Int64
 	rtmpPlays, upstreamResets, originRestarts, authRounds, denied                                        atomic.Int64
+	pushKicks                                                                                            atomic.Int64
 }
 
 func (s *tortureStats) String() string {
-	return fmt.Sprintf("publishes %d (refused %d, resets %d), hostile publishes %d, idle connections cut %d, plays %d HTTP-FLV + %d RTMP (404 %d, clean ends %d, truncated %d, stalled %d, slow %d, aborted %d), kicks %d, edge upstream resets %d, origin restarts %d, rounds with hooks %d (plays denied %d)",
+	return fmt.Sprintf("publishes %d (refused %d, resets %d), hostile publishes %d, idle connections cut %d, plays %d HTTP-FLV + %d RTMP (404 %d, clean ends %d, truncated %d, stalled %d, slow %d, aborted %d), kicks %d, edge upstream resets %d, origin restarts %d, rounds with hooks %d (plays denied %d), pushes kicked at their destination %d",
 		s.publishes.Load(), s.pubRefused.Load(), s.pubResets.Load(), s.hostile.Load(), s.idleCut.Load(), s.plays.Load(), s.rtmpPlays.Load(), s.notFound.Load(),
-		s.cleanEnds.Load(), s.truncated.Load(), s.stalls.Load(), s.slow.Load(), s.aborts.Load(), s.kicks.Load(), s.upstreamResets.Load(), s.originRestarts.Load(), s.authRounds.Load(), s.denied.Load())
+		s.cleanEnds.Load(), s.truncated.Load(), s.stalls.Load(), s.slow.Load(), s.aborts.Load(), s.kicks.Load(), s.upstreamResets.Load(), s.originRestarts.Load(), s.authRounds.Load(), s.denied.Load(), s.pushKicks.Load())
 }
 
 // watchdog records a dump of every goroutine's stack when a guarded
@@ -194,6 +195,15 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 		st.authRounds.Add(1)
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel)
+	// Every stream is pushed to a second server (kicked there now and
+	// then: the push reconnects) and to a port where nothing listens (the
+	// push backs off), while publishers, restarts and shutdowns churn.
+	dcfg := config.Default()
+	dcfg.RTMP.Addr, dcfg.HTTP.Addr = "127.0.0.1:0", "127.0.0.1:0"
+	dest := server.New(dcfg, log)
+	require.NoError(t, dest.Start())
+	cfg.Relay.Push = map[string][]string{"live": {"rtmp://" + dest.RTMPAddr().String() + "/pushed/{stream}", "rtmp://127.0.0.1:1/nowhere/{stream}"}}
+	cfg.Relay.BackoffMin, cfg.Relay.BackoffMax, cfg.Relay.ConnectTimeout = 100*time.Millisecond, time.Second, time.Second
 	srv := server.New(cfg, log)
 	require.NoError(t, srv.Start())
 	rtmpAddr, httpURL := srv.RTMPAddr().String(), "http://"+srv.HTTPAddr().String()
@@ -203,6 +213,7 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 	// An edge in front of it (HTTP-FLV upstream first, RTMP second), with a
 	// short linger and failover so that upstreams come and go in a round.
 	ecfg := cfg
+	ecfg.Relay.Push = nil
 	ecfg.Edge.Origins = []string{httpURL, "rtmp://" + rtmpAddr}
 	ecfg.Edge.Linger, ecfg.Edge.FailoverTimeout, ecfg.Edge.ConnectTimeout = 300*time.Millisecond, time.Second, time.Second
 	edge := server.New(ecfg, log)
@@ -274,6 +285,14 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 			}
 		}
 	})
+	// Pushes kicked at their destination.
+	spawn(func(r *rand.Rand) {
+		for sleepCtx(ctx, time.Duration(300+r.Intn(1500))*time.Millisecond) {
+			if dest.Registry().Kick(registry.Key{App: "pushed", Name: keys[r.Intn(len(keys))]}) == nil {
+				st.pushKicks.Add(1)
+			}
+		}
+	})
 	// API kicks.
 	spawn(func(r *rand.Rand) {
 		for sleepCtx(ctx, time.Duration(300+r.Intn(1200))*time.Millisecond) {
@@ -290,7 +309,7 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 	spawn(func(r *rand.Rand) {
 		for sleepCtx(ctx, 50*time.Millisecond) {
 			stop := wd.guard("registry Stats/Streams", 5*time.Second)
-			for _, s := range []*server.Server{origin.Load(), edge} {
+			for _, s := range []*server.Server{origin.Load(), edge, dest} {
 				_ = s.Registry().Stats()
 				_ = s.Registry().Streams()
 			}
@@ -325,6 +344,7 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 	}
 	shutdown(srv, "origin")
 	shutdown(edge, "edge")
+	shutdown(dest, "push destination")
 	cancel()
 	stopActors := wd.guard("actors ending after shutdown", 20*time.Second)
 	actors.Wait()

@@ -312,3 +312,32 @@ func (p *Player) Release() {
 	}
 	p.r.release(p.e, p)
 }
+
+// Resubscribe replaces the handle's subscription with a new one, which
+// starts as a new player's does (metadata, sequence headers, the cached
+// GOP, then live tags), and closes the old one: for a sink that has to
+// start its output again on the same stream, as a push relay does after
+// reconnecting to its destination. It returns ErrReleased after Release,
+// ErrKicked after KickPlayer.
+func (p *Player) Resubscribe() (*stream.Subscriber, error) {
+	p.mu.Lock()
+	if p.released || p.kicked {
+		err := ErrReleased
+		if !p.released {
+			err = ErrKicked
+		}
+		p.mu.Unlock()
+		return nil, err
+	}
+	old := p.sub
+	sub := p.e.s.Subscribe()
+	p.sub = sub
+	if p.subscribed.IsZero() {
+		p.subscribed = time.Now()
+	}
+	p.mu.Unlock()
+	if old != nil {
+		p.e.s.Unsubscribe(old)
+	}
+	return sub, nil
+}

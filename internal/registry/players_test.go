@@ -211,3 +211,46 @@ func TestKickPlayerRacesRelease(t *testing.T) {
 	pub.Release()
 	requireEmpty(t, r)
 }
+
+// TestResubscribeStartsOver: a new subscription starts with the stream's
+// headers and cached GOP, the old one is closed; after Release or a kick
+// there is none.
+func TestResubscribeStartsOver(t *testing.T) {
+	r := New(stream.DefaultConfig())
+	pub, err := r.Publish(testKey, PublisherInfo{}, nil)
+	require.NoError(t, err)
+	p, err := r.Play(testKey, "")
+	require.NoError(t, err)
+	old, err := p.Subscribe()
+	require.NoError(t, err)
+	require.NoError(t, pub.Write(flv.TagVideo, 0, st.AVCSeqHeader()))
+	require.NoError(t, pub.Write(flv.TagVideo, 0, st.AVCFrame(true, 100)))
+	require.NoError(t, pub.Write(flv.TagVideo, 40, st.AVCFrame(false, 50)))
+
+	sub, err := p.Resubscribe()
+	require.NoError(t, err)
+	require.NotSame(t, old, sub)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tags, err := sub.Next(ctx, nil)
+	require.NoError(t, err)
+	require.Len(t, tags, 3, "the sequence header and the cached GOP")
+	require.True(t, tags[0].Header)
+	require.True(t, tags[1].Keyframe)
+	for {
+		if _, err = old.Next(ctx, nil); err != nil {
+			break
+		}
+	}
+	require.ErrorIs(t, err, stream.ErrClosed)
+	require.Equal(t, 1, r.Stats().Players, "still one handle")
+
+	require.NoError(t, r.KickPlayer(p.ID()))
+	_, err = p.Resubscribe()
+	require.ErrorIs(t, err, ErrKicked)
+	p.Release()
+	_, err = p.Resubscribe()
+	require.ErrorIs(t, err, ErrReleased)
+	pub.Release()
+	require.Equal(t, Stats{}, r.Stats())
+}

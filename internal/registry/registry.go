@@ -90,6 +90,9 @@ type PublisherInfo struct {
 	Query   string // the ?query of the publishing name, kept for auth
 	// Origin is the URL an edge pull reads from (KindEdgePull).
 	Origin string
+	// Via is the chain of nodes a pushed stream came through (ViaParam,
+	// from the publishing name's query or connect's tcUrl); "" if none.
+	Via string
 }
 
 // Publisher kinds.

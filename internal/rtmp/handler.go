@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +34,7 @@ type handler struct {
 
 	app     string
 	encoder string
+	tcVia   string // the via chain in connect's tcUrl (a push relay's)
 	pub     *registry.Publisher
 	unclaim func()                             // releases pub's cluster claim; nil without a cluster
 	stream  *stream.Stream                     // pub's, for its statistics
@@ -62,6 +65,11 @@ func (h *handler) OnConnect(_ uint32, cmd *rtmpmsg.NetConnectionConnect) error {
 	}
 	h.app = app
 	h.encoder = cmd.Command.FlashVer
+	// A push relay carries its via chain in the tcUrl's query.
+	if _, q, ok := strings.Cut(cmd.Command.TCURL, "?"); ok {
+		v, _ := url.ParseQuery(q)
+		h.tcVia = v.Get(registry.ViaParam)
+	}
 	h.log.Debug().Str("app", app).Str("tc_url", auth.RedactURL(cmd.Command.TCURL)).Str("encoder", h.encoder).Msg("rtmp connect")
 	return nil
 }
@@ -91,12 +99,23 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	}
 	// ?role=backup asks to be the standby of a live key (registry.RoleBackup).
 	role := registry.RolePrimary
-	if q, _ := url.ParseQuery(query); q.Get("role") == "backup" {
+	q, _ := url.ParseQuery(query)
+	if q.Get("role") == "backup" {
 		role = registry.RoleBackup
+	}
+	via := q.Get(registry.ViaParam)
+	if via == "" {
+		via = h.tcVia
+	}
+	if h.srv.nodeID != "" && slices.Contains(strings.Split(via, ","), h.srv.nodeID) {
+		h.srv.refusalLog(h.log).Warn().Str("app", key.App).Str("stream", key.Name).Str("via", via).
+			Msg("publish refused: loop (a push that came through this node)")
+		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed,
+			Description: "loop: this stream came through this node (" + registry.ViaParam + ")"}
 	}
 	var pub *registry.Publisher
 	pub, err = h.srv.reg.PublishAs(key, registry.PublisherInfo{Kind: registry.KindRTMP,
-		Remote: h.conn.RemoteAddr().String(), Encoder: h.encoder, Query: query,
+		Remote: h.conn.RemoteAddr().String(), Encoder: h.encoder, Query: query, Via: via,
 	}, func() { h.kick(pub) }, role)
 	if errors.Is(err, registry.ErrTooManyStreams) {
 		// Publish.Failed, not BadName: the name is fine and may be retried
@@ -135,8 +154,11 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	// freed while it runs) and releases it when it denies.
 	ev := auth.HookEvent{App: key.App, Stream: key.Name, Query: query, ClientIP: areq.IP.String(),
 		ClientID: pub.ID(), Protocol: ProtocolRTMP}
+	var ans auth.HookAnswer
 	if askHook {
-		if ok, why := h.srv.hooks.Decide(h.srv.baseCtx, auth.Publish, ev); !ok {
+		var ok bool
+		var why string
+		if ok, why, ans = h.srv.hooks.DecideAnswer(h.srv.baseCtx, auth.Publish, ev); !ok {
 			unclaim()
 			pub.Release()
 			h.srv.auth.Fail(areq, auth.ReasonHook)
@@ -158,6 +180,9 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	h.log = h.log.With().Str("app", key.App).Str("stream", key.Name).Uint64("stream_id", pub.ID()).Logger()
 	h.conn.startPublishing()
 	h.log.Info().Str("encoder", h.encoder).Bool("backup", pub.Backup()).Msg("publish start")
+	if h.srv.relays != nil && !pub.Backup() {
+		h.srv.relays.Live(key, via, ans)
+	}
 	return nil
 }
 

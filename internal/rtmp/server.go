@@ -92,6 +92,8 @@ type Server struct {
 	hooks   *auth.Hooks      // HTTP hooks (WithAuth); nil: none
 	claimer Claimer          // the cluster directory (WithClaimer); nil: no cluster
 	totals  *stream.Totals   // server-wide bytes out of play sessions; may be nil
+	relays  Relays           // push relays of streams going live (WithRelays); may be nil
+	nodeID  string           // this node's id: a publish that came through it is refused (WithRelays)
 	// baseCtx is the parent of every play session's context, cancelled by
 	// Shutdown.
 	baseCtx    context.Context
@@ -127,6 +129,24 @@ type Server struct {
 	// maxConns and maxPerIP are Config.MaxConns and MaxConnsPerIP,
 	// replaceable by SetLimits.
 	maxConns, maxPerIP int
+}
+
+// Relays starts the push relays of a stream whose publish was accepted
+// (internal/relay's Manager).
+type Relays interface {
+	// Live is called once per accepted primary publish, after the
+	// on_publish hook, with the chain of nodes the stream came through
+	// (registry.ViaParam, "" if none) and the hook's answer; it must not
+	// block.
+	Live(key registry.Key, via string, ans auth.HookAnswer)
+}
+
+// WithRelays makes accepted publishes start their push relays, and
+// refuses a publish whose via chain (registry.ViaParam, in the name's
+// query or connect's tcUrl) holds nodeID: a push that came back to this
+// node.
+func WithRelays(r Relays, nodeID string) Option {
+	return func(s *Server) { s.relays, s.nodeID = r, nodeID }
 }
 
 // Option configures a Server in NewServer.

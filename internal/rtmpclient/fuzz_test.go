@@ -162,3 +162,29 @@ func TestAckThresholdAt4GiB(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPublisherRead feeds arbitrary server bytes to a started publish's
+// reader (what Publisher's goroutine runs): it must end with an error,
+// never panic, and only queue replies for the writer.
+func FuzzPublisherRead(f *testing.F) {
+	for _, seed := range fuzzSeeds() {
+		f.Add(seed)
+	}
+	c := rtmptest.NewChunker()
+	c.Msg(2, typeWinAckSize, 0, 0, be32(100))
+	c.Msg(2, typeUserControl, 0, 0, userControl(6, 42))
+	c.Msg(3, rtmptest.TypeCommand, 0, 0, dataMsg("onFCPublish"))
+	c.Msg(5, rtmptest.TypeCommand, 0, playStreamID, rtmptest.Command("onStatus", 0, rtmptest.Args{nil, map[string]any{"level": "error", "code": "NetStream.Publish.BadName"}}))
+	f.Add(bytes.Clone(c.B))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := newStartedPlayer(memConn{bytes.NewReader(data)}, Options{MaxMessageSize: fuzzMaxMessageSize})
+		defer p.Close()
+		pub := &Publisher{c: p}
+		p.publish, p.handedOver, p.control = true, true, pub.queue
+		for {
+			if _, err := p.ReadTag(); err != nil {
+				return
+			}
+		}
+	})
+}

@@ -67,6 +67,16 @@ func unknownUserControl(err error) bool {
 	return strings.Contains(err.Error(), "Unsupported type for UserCtrl")
 }
 
+// commandWithoutTransaction reports go-rtmp's decoder refusing a command
+// that has no transaction ID, such as ffmpeg's onFCPublish (its name
+// alone) when it listens (-listen 1) for a publisher. The message has been
+// read whole by then, and the client needs none of those: reading goes
+// on. go-rtmp says so only in the error's text (vendored, pinned;
+// TestCommandWithoutTransactionIsIgnored covers it).
+func commandWithoutTransaction(err error) bool {
+	return strings.Contains(err.Error(), "Failed to decode transactionID")
+}
+
 // step reads one message and handles it; it returns a tag for media and
 // metadata.
 func (p *Player) step() (flv.Tag, bool, error) {
@@ -75,7 +85,7 @@ func (p *Player) step() (flv.Tag, bool, error) {
 	}
 	ts, err := p.read()
 	if err != nil {
-		if p.dc.readErr == nil && unknownUserControl(err) {
+		if p.dc.readErr == nil && (unknownUserControl(err) || commandWithoutTransaction(err)) {
 			return flv.Tag{}, false, nil
 		}
 		if p.ctx.Err() != nil {
@@ -244,7 +254,7 @@ func (p *Player) onCommand(m *message.CommandMessage) error {
 		// ffmpeg as a server (-listen 1) ends a stream with the
 		// publisher's FCUnpublish and deleteStream, then hangs up.
 		if p.state != stateStarted {
-			return fmt.Errorf("%w: the server sent %s", ErrPlayFailed, m.CommandName)
+			return fmt.Errorf("%w: the server sent %s", p.refused(), m.CommandName)
 		}
 		return fmt.Errorf("%w: the server sent %s", ErrStreamEnded, m.CommandName)
 	default:
@@ -259,29 +269,40 @@ func (p *Player) onCommand(m *message.CommandMessage) error {
 		switch {
 		case m.TransactionID == txConnect && p.state == stateConnecting:
 			if s := infoOf(vals); s.code != "" && s.code != string(message.NetConnectionConnectCodeSuccess) {
-				return fmt.Errorf("%w: connect: %s", ErrPlayFailed, s)
+				return fmt.Errorf("%w: connect: %s", p.refused(), s)
 			}
 			p.state = stateCreating
 			return p.sendCreateStream()
 		case m.TransactionID == txCreateStream && p.state == stateCreating:
 			id, ok := streamIDOf(vals)
 			if !ok {
-				return fmt.Errorf("%w: createStream: no stream ID in the result %v", ErrPlayFailed, vals)
+				return fmt.Errorf("%w: createStream: no stream ID in the result %v", p.refused(), vals)
 			}
 			p.streamID, p.state = id, statePlaying
+			if p.publish {
+				return p.sendPublish()
+			}
 			return p.sendPlay()
 		}
 	case "_error":
 		switch {
 		case m.TransactionID == txConnect && p.state == stateConnecting:
-			return fmt.Errorf("%w: connect: %s", ErrPlayFailed, infoOf(vals))
+			return fmt.Errorf("%w: connect: %s", p.refused(), infoOf(vals))
 		case m.TransactionID == txCreateStream && p.state == stateCreating:
-			return fmt.Errorf("%w: createStream: %s", ErrPlayFailed, infoOf(vals))
+			return fmt.Errorf("%w: createStream: %s", p.refused(), infoOf(vals))
 		}
 	case "onStatus":
 		return p.onStatus(infoOf(vals))
 	}
 	return nil
+}
+
+// refused is the error of a refused set-up: ErrPublishFailed or ErrPlayFailed.
+func (p *Player) refused() error {
+	if p.publish {
+		return ErrPublishFailed
+	}
+	return ErrPlayFailed
 }
 
 // streamIDOf is createStream's result: a number after the command object.
@@ -298,6 +319,9 @@ func streamIDOf(vals []any) (uint32, bool) {
 
 // onStatus handles a NetStream status.
 func (p *Player) onStatus(s status) error {
+	if p.publish {
+		return p.onPublishStatus(s)
+	}
 	switch s.code {
 	case "NetStream.Play.Start":
 		if p.state == statePlaying {
@@ -389,4 +413,26 @@ func scriptBody(b []byte) ([]byte, bool) {
 		return b[n:], true
 	}
 	return nil, false
+}
+
+// onPublishStatus handles a NetStream status of a publish: Publish.Start
+// starts it; BadName, Failed, Unauthorized (or any error level) refuse
+// it, and after the start they end it (ErrPublishFailed with the code);
+// an unpublish or a stop ends it (ErrStreamEnded).
+func (p *Player) onPublishStatus(s status) error {
+	switch s.code {
+	case "NetStream.Publish.Start":
+		if p.state == statePlaying {
+			p.state = stateStarted
+		}
+		return nil
+	case "NetStream.Unpublish.Success", "NetStream.Play.Stop", "NetStream.Play.UnpublishNotify":
+		return fmt.Errorf("%w: %s", ErrStreamEnded, s)
+	case "NetStream.Publish.BadName", "NetStream.Publish.Failed", "NetStream.Publish.Unauthorized":
+		return fmt.Errorf("%w: %s", ErrPublishFailed, s)
+	}
+	if s.level == "error" {
+		return fmt.Errorf("%w: %s", ErrPublishFailed, s)
+	}
+	return nil // Publish.Idle, Data.Start, ...
 }

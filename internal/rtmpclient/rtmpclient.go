@@ -35,6 +35,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -67,6 +68,14 @@ type Options struct {
 	// BufferLength is the client buffer announced to the server with
 	// SetBufferLength before play (0: 3 s, as ffmpeg).
 	BufferLength time.Duration
+	// TLSConfig is the TLS client configuration of rtmps:// URLs (nil:
+	// the system's roots, the URL's host as the server name).
+	TLSConfig *tls.Config
+	// TCURLQuery, when set, is the query of connect's tcUrl
+	// (rtmp://host:port/app?TCURLQuery): data for the server that stays
+	// out of the stream name (servers such as ffmpeg -listen 1 refuse a
+	// name other than the one they expect).
+	TCURLQuery string
 }
 
 const (
@@ -81,6 +90,7 @@ const (
 	readBufferSize   = 16 << 10
 	writeBufferSize  = 1 << 10
 	defaultPort      = "1935"
+	defaultTLSPort   = "443"   // rtmps://, as OBS and the big platforms use it
 	clientWindowSize = 2500000 // the Window Acknowledgement Size sent after connect, as ffmpeg and librtmp do
 	flashVer         = "LNX 9,0,124,2"
 )
@@ -89,13 +99,15 @@ const (
 const (
 	csidControl = 2 // protocol control and user control messages
 	csidCommand = 3 // connect, createStream
-	csidPlay    = 8 // play
+	csidPlay    = 8 // play, publish
 )
 
 // Transaction IDs of the client's commands.
 const (
-	txConnect      = 1
-	txCreateStream = 2
+	txConnect       = 1
+	txCreateStream  = 2
+	txReleaseStream = 3 // publish only; their answers are not waited for
+	txFCPublish     = 4
 )
 
 var (
@@ -131,6 +143,15 @@ type Player struct {
 	csBase    uint64
 	ackTrapAt uint32 // go-rtmp's byte count at which its ack path panics
 
+	// publish makes the set-up publish instead of play (Publish); set
+	// before the set-up, read-only after.
+	publish bool
+	// handedOver is set once go-rtmp's writer has been handed over (a
+	// started Publisher): the replies the client owes go to control.
+	handedOver bool
+	// control takes those replies once handedOver (Publisher.queue).
+	control func(message.Message)
+
 	// ctx is cancelled by Close; it ends waits for go-rtmp's chunk writers.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -164,8 +185,8 @@ type Player struct {
 const (
 	stateConnecting = iota // connect sent
 	stateCreating          // createStream sent
-	statePlaying           // play sent, waiting for Play.Start
-	stateStarted           // Play.Start received
+	statePlaying           // play (or publish) sent, waiting for Play.Start (Publish.Start)
+	stateStarted           // Play.Start (Publish.Start) received
 )
 
 // target is a parsed play URL.
@@ -174,38 +195,75 @@ type target struct {
 	app   string
 	name  string // the play name, with the URL's query
 	tcURL string
+	tls   bool   // rtmps://
+	host  string // the URL's host, the TLS server name
 }
 
-// parseURL splits rtmp://host[:port]/app/stream[?query]. As ffmpeg does, a
-// path of three or more segments has a two-segment app
+// parseURL splits rtmp[s]://host[:port]/app/stream[?query]. As ffmpeg
+// does, a path of three or more segments has a two-segment app
 // (app/instance/stream) unless the second segment has a ':' (mp4:a/b).
 func parseURL(raw string) (target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return target{}, fmt.Errorf("rtmp: bad URL: %w", err)
 	}
-	if u.Scheme != "rtmp" {
-		return target{}, fmt.Errorf("rtmp: bad URL %q: scheme is not rtmp", raw)
+	if u.Scheme != "rtmp" && u.Scheme != "rtmps" {
+		return target{}, fmt.Errorf("rtmp: bad URL %q: scheme is not rtmp or rtmps", redactPath(raw))
 	}
 	host, port := u.Hostname(), u.Port()
 	if host == "" {
-		return target{}, fmt.Errorf("rtmp: bad URL %q: no host", raw)
+		return target{}, fmt.Errorf("rtmp: bad URL %q: no host", redactPath(raw))
 	}
 	if port == "" {
 		port = defaultPort
+		if u.Scheme == "rtmps" {
+			port = defaultTLSPort
+		}
 	}
 	app, name, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
 	if i := strings.IndexByte(name, '/'); i >= 0 && !strings.Contains(name[:i], ":") {
 		app, name = app+"/"+name[:i], name[i+1:]
 	}
 	if app == "" || name == "" {
-		return target{}, fmt.Errorf("rtmp: bad URL %q: want rtmp://host[:port]/app/stream", raw)
+		return target{}, fmt.Errorf("rtmp: bad URL %q: want rtmp://host[:port]/app/stream", redactPath(raw))
 	}
 	if u.RawQuery != "" {
 		name += "?" + u.RawQuery
 	}
 	addr := net.JoinHostPort(host, port)
-	return target{addr: addr, app: app, name: name, tcURL: "rtmp://" + addr + "/" + app}, nil
+	return target{addr: addr, app: app, name: name, tcURL: u.Scheme + "://" + addr + "/" + app,
+		tls: u.Scheme == "rtmps", host: host}, nil
+}
+
+// redactPath is raw without its query (it may hold a token), for errors.
+func redactPath(raw string) string {
+	s, _, _ := strings.Cut(raw, "?")
+	return s
+}
+
+// dial connects to t within ctx, with TLS for rtmps://.
+func dial(ctx context.Context, t target, opts Options) (net.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, fmt.Errorf("rtmp: dial %s: %w", t.addr, err)
+	}
+	if !t.tls {
+		return nc, nil
+	}
+	cfg := opts.TLSConfig.Clone()
+	if cfg == nil {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = t.host
+	}
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("rtmp: TLS handshake with %s: %w", t.addr, err)
+	}
+	return tc, nil
 }
 
 func (o Options) withDefaults() Options {
@@ -245,10 +303,9 @@ func Play(ctx context.Context, rawURL string, opts Options) (*Player, error) {
 	setupBy := time.Now().Add(opts.Timeout)
 	dialCtx, cancel := context.WithDeadline(ctx, setupBy)
 	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(dialCtx, "tcp", t.addr)
+	nc, err := dial(dialCtx, t, opts)
 	if err != nil {
-		return nil, fmt.Errorf("rtmp: dial %s: %w", t.addr, err)
+		return nil, err
 	}
 	p := newPlayer(nc, opts, setupBy)
 	p.target = t
@@ -386,6 +443,10 @@ func (p *Player) Close() error {
 // bounded by the connection's write deadline; a failed write ends the
 // writer, which the next write or message read reports.
 func (p *Player) write(csid int, msid uint32, msg message.Message) error {
+	if p.handedOver {
+		p.control(msg)
+		return nil
+	}
 	if err := p.writerErr(); err != nil {
 		return err
 	}
@@ -430,7 +491,7 @@ func (p *Player) sendConnect() error {
 		Command: message.NetConnectionConnectCommand{
 			App:           p.target.app,
 			FlashVer:      flashVer,
-			TCURL:         p.target.tcURL,
+			TCURL:         p.tcURL(),
 			Capabilities:  15,
 			AudioCodecs:   4071, // the values ffmpeg and librtmp send
 			VideoCodecs:   252,
@@ -442,6 +503,14 @@ func (p *Player) sendConnect() error {
 func (p *Player) sendCreateStream() error {
 	if err := p.write(csidControl, 0, &message.WinAckSize{Size: clientWindowSize}); err != nil {
 		return err
+	}
+	if p.publish { // as ffmpeg and OBS: some servers (FMS, the platforms) want them
+		if err := p.command(csidCommand, 0, "releaseStream", txReleaseStream, amfArgs{nil, p.target.name}); err != nil {
+			return err
+		}
+		if err := p.command(csidCommand, 0, "FCPublish", txFCPublish, amfArgs{nil, p.target.name}); err != nil {
+			return err
+		}
 	}
 	return p.command(csidCommand, 0, "createStream", txCreateStream, &message.NetConnectionCreateStream{})
 }
@@ -455,4 +524,23 @@ func (p *Player) sendPlay() error {
 	}
 	// start -2: the live stream, else a recorded one (the spec's default).
 	return p.command(csidPlay, p.streamID, "play", 0, amfArgs{nil, p.target.name, float64(-2)})
+}
+
+func (p *Player) sendPublish() error {
+	return p.command(csidPlay, p.streamID, "publish", 0, amfArgs{nil, p.target.name, "live"})
+}
+
+// CheckURL reports whether raw is a URL Play and Publish take:
+// rtmp[s]://host[:port]/app/stream[?query].
+func CheckURL(raw string) error {
+	_, err := parseURL(raw)
+	return err
+}
+
+// tcURL is connect's tcUrl: the URL's, with Options.TCURLQuery.
+func (p *Player) tcURL() string {
+	if p.opts.TCURLQuery == "" {
+		return p.target.tcURL
+	}
+	return p.target.tcURL + "?" + p.opts.TCURLQuery
 }

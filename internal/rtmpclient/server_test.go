@@ -144,11 +144,11 @@ func userControl(event uint16, data ...uint32) []byte {
 	return b
 }
 
-// Message type IDs the tests send besides rtmptest's.
+// Message type IDs the tests send besides rtmptest's (and publish.go's
+// typeUserControl).
 const (
-	typeUserControl = 4
-	typeWinAckSize  = 5
-	typePeerBW      = 6
+	typeWinAckSize = 5
+	typePeerBW     = 6
 )
 
 // cmd chunks a command on chunk stream 3.

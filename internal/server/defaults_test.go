@@ -7,6 +7,7 @@ import (
 
 	"github.com/headwater-media/headwater/internal/config"
 	"github.com/headwater-media/headwater/internal/play"
+	"github.com/headwater-media/headwater/internal/relay"
 	"github.com/headwater-media/headwater/internal/rtmp"
 	"github.com/headwater-media/headwater/internal/stream"
 )
@@ -21,6 +22,9 @@ func TestComponentsRunWithTheirDefaults(t *testing.T) {
 	require.Equal(t, rtmp.DefaultConfig(), rtmpConfig(cfg))
 	require.Equal(t, stream.DefaultConfig(), streamConfig(cfg))
 	require.Equal(t, play.DefaultConfig(), flvConfig(cfg))
+	rl := relay.DefaultConfig()
+	rl.NodeID = "n"
+	require.Equal(t, rl, relayConfig(cfg, "n"))
 	lim := registryLimits(cfg)
 	require.Equal(t, cfg.Limits.MaxStreams, lim.MaxStreams)
 	require.Zero(t, lim.MaxPlayersPerStream, "unlimited by default")
@@ -43,4 +47,9 @@ func TestKeysReachTheirComponents(t *testing.T) {
 	require.Equal(t, 3*stream.DefaultConfig().MaxTSJump, st.MaxTSJump)
 	require.Zero(t, fl.MergeWindow)
 	require.Equal(t, 2*play.DefaultConfig().WriteTimeout, fl.WriteTimeout)
+	cfg.Relay.BackoffMax *= 2
+	cfg.RTMP.WriteTimeout *= 3
+	rl := relayConfig(cfg, "n")
+	require.Equal(t, 2*relay.DefaultConfig().BackoffMax, rl.BackoffMax)
+	require.Equal(t, 3*rtmp.DefaultConfig().WriteTimeout, rl.Play.WriteTimeout, "a push is written as an RTMP client")
 }

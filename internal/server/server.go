@@ -30,6 +30,7 @@ import (
 	"github.com/headwater-media/headwater/internal/httpflv"
 	"github.com/headwater-media/headwater/internal/play"
 	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/relay"
 	"github.com/headwater-media/headwater/internal/rtmp"
 	"github.com/headwater-media/headwater/internal/stream"
 	"github.com/headwater-media/headwater/internal/web"
@@ -48,6 +49,7 @@ type Server struct {
 	// without cluster.redis); lookup the one edge pulls look keys up in
 	// (nil without edge.directory; cluster itself when the URLs match).
 	cluster, lookup *cluster.Directory
+	relays          *relay.Manager
 	auth            *auth.Authorizer
 	hooks           *auth.Hooks
 	proxies         *clientip.Resolver // http.trusted_proxies
@@ -135,7 +137,8 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 		s.edge = ed
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	ropt := []rtmp.Option{rtmp.WithPlay(flvConfig(cfg), totals), rtmp.WithAuth(s.auth, s.hooks)}
+	s.relays = relay.New(relayConfig(cfg, s.id), reg, totals, log.With().Str("component", "relay").Logger())
+	ropt := []rtmp.Option{rtmp.WithPlay(flvConfig(cfg), totals), rtmp.WithAuth(s.auth, s.hooks), rtmp.WithRelays(s.relays, s.id)}
 	if s.cluster != nil {
 		ropt = append(ropt, rtmp.WithClaimer(s.cluster))
 	}
@@ -200,6 +203,17 @@ func clusterConfig(cfg config.Config, url, id string) cluster.Config {
 		c.NodeURL = cfg.Cluster.NodeURL
 	}
 	c.Lease, c.Timeout, c.OnRedisDown, c.Fence = cfg.Cluster.Lease, cfg.Cluster.Timeout, cfg.Cluster.OnRedisDown, cfg.Cluster.Fence
+	return c
+}
+
+func relayConfig(cfg config.Config, nodeID string) relay.Config {
+	c := relay.DefaultConfig()
+	c.Push, c.Streams = cfg.Relay.Push, cfg.Relay.Streams
+	c.ConnectTimeout, c.BackoffMin, c.BackoffMax = cfg.Relay.ConnectTimeout, cfg.Relay.BackoffMin, cfg.Relay.BackoffMax
+	// A push is written like an RTMP player, and is an RTMP client.
+	c.Play = flvConfig(cfg)
+	c.Play.WriteTimeout = cfg.RTMP.WriteTimeout
+	c.NodeID = nodeID
 	return c
 }
 
@@ -302,6 +316,14 @@ func (s *Server) Start() error {
 			}, func() float64 { return float64(ed.Counts().BytesIn) }))
 	}
 	rtmpCounters = append(rtmpCounters, s.clusterMetrics()...)
+	pushes := func(state string) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "headwater_pushes", Help: "Push relays by state: connecting, pushing, backoff (waiting to retry).",
+			ConstLabels: prometheus.Labels{"state": state}}, func() float64 { return float64(s.relays.Counts().States[state]) })
+	}
+	rtmpCounters = append(rtmpCounters, pushes(relay.StateConnecting), pushes(relay.StatePushing), pushes(relay.StateBackoff),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "headwater_push_reconnects_total", Help: "Push relay connection attempts after each push's first (the destination failed, refused or went away).",
+		}, func() float64 { return float64(s.relays.Counts().Reconnects) }))
 	rtmpCounters = append(rtmpCounters, api.NewPairCounter("headwater_auth_denied_total",
 		"Publishes and plays denied by the auth rules, by action (publish, play) and reason (no_key, bad_key, no_signature, expired, bad_signature, ip_denied, default_deny, deny_rule, hook).",
 		"action", "reason", s.auth.Denied),
@@ -321,7 +343,7 @@ func (s *Server) Start() error {
 			Name: "headwater_event_clients_dropped_total", Help: "GET /api/v1/events clients dropped for not reading a snapshot within 5 s.",
 		}, func() float64 { _, _, dropped := events.Counts(); return float64(dropped) }))
 	a := &api.API{
-		Registry: s.reg, Totals: s.totals, Events: events, HLS: s.hls,
+		Registry: s.reg, Totals: s.totals, Events: events, HLS: s.hls, Pushes: s.relays,
 		Metrics: api.NewMetrics(s.reg, s.totals, append(rtmpCounters, refused, api.NewLimitRefusals(refusalCounts), s.hist,
 			api.NewHLSMetrics(s.hls.Muxers))...),
 		Token: s.cfg.API.Token,
@@ -589,6 +611,7 @@ func (s *Server) Reload(cfg config.Config) {
 		s.log.Error().Err(err).Msg("reload: auth rules kept as they were")
 	}
 	s.hooks.SetConfig(cfg.HookConfig())
+	s.relays.SetConfig(cfg.Relay.Push, cfg.Relay.Streams)
 	if s.rtmpsLn != nil || s.httpsLn != nil {
 		if err := s.certs.load(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
 			s.log.Error().Err(err).Msg("reload: the TLS certificate in use stays")
@@ -630,6 +653,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if herr := s.hls.Shutdown(ctx); herr != nil && err == nil {
 		err = herr
 	}
+	// Push relays of ended streams send their end (within the drain
+	// timeout); the rest are stopped.
+	pctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	_ = s.relays.Shutdown(pctx)
+	cancel()
 	// Players of ended streams drain within their drain timeout; give them
 	// that long, then cancel every request context. http.Server does not
 	// track HTTP-FLV players (their connections are hijacked): the

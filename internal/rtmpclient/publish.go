@@ -1,0 +1,330 @@
+package rtmpclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/yutopp/go-rtmp/message"
+
+	"github.com/headwater-media/headwater/pkg/flv"
+)
+
+// ErrPublishFailed is a refused publish: onStatus NetStream.Publish.BadName,
+// Publish.Failed, Publish.Unauthorized (or any onStatus at level error),
+// or _error to connect or createStream. The error wraps it with the
+// server's status code and description.
+var ErrPublishFailed = errors.New("rtmp: publish failed")
+
+// PublishChunkSize is the chunk size a Publisher writes at, announced
+// with Set Chunk Size right after Publish.Start: most messages fit in
+// one chunk, so a message costs one 12-byte header around its payload
+// (the server side's play chunk size, as SRS uses; ffmpeg, nginx-rtmp and
+// go-rtmp accept it).
+const PublishChunkSize = 60000
+
+// RTMP message types a Publisher writes itself (RTMP spec 5.4, 7.1).
+const (
+	typeSetChunkSize = 1
+	typeAck          = 3
+)
+
+// Chunk streams of a Publisher's media (as the server's play framer).
+const (
+	csidData  = 5
+	csidAudio = 6
+	csidVideo = 7
+)
+
+// pending marks a queued reply in Publisher.ack and Publisher.pong.
+const pending = 1 << 63
+
+// setDataFrame is the AMF0 string "@setDataFrame": put in front of a
+// script tag's body (which starts with "onMetaData"), it asks the server
+// to keep the metadata for its players, as ffmpeg and OBS publish it.
+var setDataFrame = []byte{0x02, 0x00, 0x0d, '@', 's', 'e', 't', 'D', 'a', 't', 'a', 'F', 'r', 'a', 'm', 'e'}
+
+// Publisher is one RTMP publish session: Publish sets it up (with the
+// same connection, handshake and command code as Play), then its
+// owner writes media messages to Conn, framed by AppendMessage, from one
+// goroutine: that goroutine is the connection's only writer (go-rtmp's
+// writer has been handed over). A reader goroutine that the Publisher
+// owns reads what the server sends: acknowledgements, Set Chunk Size,
+// pings, statuses. The replies the client owes (an Acknowledgement when
+// the server's window asks for one, a ping response) are queued and
+// written by the next AppendMessage, in front of its message. When the
+// server ends the publish (an error status, close or deleteStream) or
+// the connection fails, the reader stops and Context is done.
+//
+// Close closes the connection and waits for the reader; call it after
+// the writing goroutine has stopped writing.
+type Publisher struct {
+	c    *Player // the connection: set-up, and the reading afterwards
+	nc   net.Conn
+	msid uint32 // the message stream createStream gave
+	name string // the publishing name, with its query
+
+	ended    context.Context // done when the reader has stopped
+	end      context.CancelFunc
+	readDone chan struct{}
+	readErr  error // why the reader stopped; set before readDone is closed
+
+	// Replies the reader queued for the writer: pending | the value.
+	ack  atomic.Uint64 // the sequence number of an Acknowledgement
+	pong atomic.Uint64 // the timestamp of a ping response
+
+	scratch []byte // chunk headers of the batch being written; the writer's
+}
+
+// Publish dials rawURL (rtmp[s]://host[:port]/app/stream[?query]; port
+// default 1935, 443 for rtmps://, TLS with Options.TLSConfig), connects
+// to app with tcUrl rtmp[s]://host:port/app, sends releaseStream,
+// FCPublish and createStream, publishes the stream name (with its query,
+// like ffmpeg) as "live", and returns once the server answered
+// NetStream.Publish.Start and the Set Chunk Size (PublishChunkSize) has
+// been written. Options.Timeout bounds all of it, a ctx cancel aborts it.
+// Errors: ErrPublishFailed (with the server's status code and
+// description), ctx's error, or the I/O error (a timeout after
+// Options.Timeout).
+func Publish(ctx context.Context, rawURL string, opts Options) (*Publisher, error) {
+	t, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	setupBy := time.Now().Add(opts.Timeout)
+	dialCtx, cancel := context.WithDeadline(ctx, setupBy)
+	defer cancel()
+	nc, err := dial(dialCtx, t, opts)
+	if err != nil {
+		return nil, err
+	}
+	c := newPlayer(nc, opts, setupBy)
+	c.target, c.publish = t, true
+	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	err = c.setUp()
+	if err == nil {
+		// Publish.Start came after the publish command: go-rtmp has
+		// nothing left to write, and writes nothing from now on.
+		err = c.cs.HandOver(dialCtx)
+	}
+	if err == nil {
+		err = writeSetChunkSize(nc, setupBy)
+	}
+	if !stop() && err == nil {
+		err = errClosed // ctx ended just as the set-up did; the connection is closing
+	}
+	if err != nil {
+		_ = c.Close()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			err = ctxErr
+		}
+		name, _, _ := strings.Cut(t.name, "?") // the query may hold a token
+		return nil, fmt.Errorf("rtmp: publish %s/%s: %w", t.tcURL, name, err)
+	}
+	p := &Publisher{c: c, nc: nc, msid: c.streamID, name: t.name, readDone: make(chan struct{}),
+		scratch: make([]byte, 0, 32*maxChunkHeader)}
+	p.ended, p.end = context.WithCancel(context.Background())
+	c.control, c.handedOver = p.queue, true
+	go p.read()
+	return p, nil
+}
+
+// writeSetChunkSize writes Set Chunk Size PublishChunkSize by deadline.
+func writeSetChunkSize(nc net.Conn, deadline time.Time) error {
+	if err := nc.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	b := appendMessage(nil, csidControl, typeSetChunkSize, 0, 0, binary.BigEndian.AppendUint32(nil, PublishChunkSize))
+	if _, err := nc.Write(b); err != nil {
+		return fmt.Errorf("set chunk size: %w", err)
+	}
+	return nil
+}
+
+// read is the reader goroutine: it reads and handles what the server
+// sends until the session ends or the connection fails.
+func (p *Publisher) read() {
+	defer close(p.readDone)
+	defer p.end()
+	for {
+		if _, err := p.c.ReadTag(); err != nil { // a tag from the server is ignored
+			p.readErr = err
+			return
+		}
+	}
+}
+
+// queue keeps a reply the reader owes the server for the writer
+// (Player.control); the latest of each kind wins.
+func (p *Publisher) queue(msg message.Message) {
+	switch m := msg.(type) {
+	case *message.Ack:
+		p.ack.Store(pending | uint64(m.SequenceNumber))
+	case *message.UserCtrl:
+		if e, ok := m.Event.(*message.UserCtrlEventPingResponse); ok {
+			p.pong.Store(pending | uint64(e.Timestamp))
+		}
+	}
+}
+
+// Conn is the connection to write media messages to (with writev: the
+// net package's own connection, or the TLS connection of rtmps://).
+// The caller sets its write deadlines; it must not read from it nor close
+// it (Close does).
+func (p *Publisher) Conn() net.Conn { return p.nc }
+
+// Context is done once the session has ended on the server's side: an
+// error status or unpublish, close or deleteStream, or the connection
+// failed or was closed. Err says why.
+func (p *Publisher) Context() context.Context { return p.ended }
+
+// Err is why the session ended (ErrPublishFailed, ErrStreamEnded, the
+// read error) once Context is done; nil before.
+func (p *Publisher) Err() error {
+	select {
+	case <-p.readDone:
+		return p.readErr
+	default:
+		return nil
+	}
+}
+
+// BytesRead returns the bytes read from the connection so far. Safe from
+// any goroutine.
+func (p *Publisher) BytesRead() uint64 { return p.c.BytesRead() }
+
+// Close closes the connection and waits for the reader goroutine and
+// go-rtmp's writer; it is idempotent. The writing goroutine must have
+// stopped writing (a write in progress fails).
+func (p *Publisher) Close() error {
+	err := p.c.Close()
+	<-p.readDone
+	return err
+}
+
+// AppendMessage appends to iov the chunks of one message carrying
+// payload, on the published message stream: audio (typ flv.TagAudio),
+// video (flv.TagVideo) or an FLV script tag body (flv.TagScript, sent as
+// @setDataFrame onMetaData ...), with the absolute timestamp ts
+// (extended from 2^24 ms on). Replies the reader queued go in front. The
+// chunk headers are built in the Publisher's scratch buffer; payload is
+// not copied and must stay unchanged until written. Call Flushed once
+// what was appended has been written. Used by the writing goroutine only.
+func (p *Publisher) AppendMessage(iov net.Buffers, typ uint8, ts uint32, payload []byte) net.Buffers {
+	if a := p.ack.Swap(0); a != 0 {
+		iov = p.appendControl(iov, typeAck, binary.BigEndian.AppendUint32(nil, uint32(a)))
+	}
+	if pg := p.pong.Swap(0); pg != 0 {
+		ev := binary.BigEndian.AppendUint16(nil, 7) // PingResponse
+		iov = p.appendControl(iov, typeUserControl, binary.BigEndian.AppendUint32(ev, uint32(pg)))
+	}
+	csid, prefix := csidVideo, []byte(nil)
+	switch typ {
+	case flv.TagAudio:
+		csid = csidAudio
+	case flv.TagScript:
+		csid, prefix = csidData, setDataFrame
+	}
+	at := len(p.scratch)
+	p.scratch = appendHeader(p.scratch, csid, typ, ts, p.msid, len(prefix)+len(payload))
+	iov = append(iov, p.scratch[at:len(p.scratch):len(p.scratch)])
+	left := PublishChunkSize
+	for _, part := range [2][]byte{prefix, payload} {
+		for len(part) > 0 {
+			if left == 0 { // a type 3 header: the next chunk of the same message
+				at = len(p.scratch)
+				p.scratch = append(p.scratch, 3<<6|byte(csid))
+				if ts >= 0xffffff {
+					p.scratch = binary.BigEndian.AppendUint32(p.scratch, ts)
+				}
+				iov = append(iov, p.scratch[at:len(p.scratch):len(p.scratch)])
+				left = PublishChunkSize
+			}
+			n := min(len(part), left)
+			iov = append(iov, part[:n:n])
+			part, left = part[n:], left-n
+		}
+	}
+	return iov
+}
+
+// appendControl appends a protocol or user control message, built in
+// scratch.
+func (p *Publisher) appendControl(iov net.Buffers, typ uint8, body []byte) net.Buffers {
+	at := len(p.scratch)
+	p.scratch = appendMessage(p.scratch, csidControl, typ, 0, 0, body)
+	return append(iov, p.scratch[at:len(p.scratch):len(p.scratch)])
+}
+
+// Flushed says that everything appended so far has been written (or
+// failed): the scratch buffer is reused.
+func (p *Publisher) Flushed() { p.scratch = p.scratch[:0] }
+
+// EndMessages returns what ends the publish cleanly, as ffmpeg and OBS
+// send it: FCUnpublish and deleteStream. Written after the last message,
+// then the connection is closed.
+func (p *Publisher) EndMessages() []byte {
+	var b []byte
+	b = appendMessage(b, csidCommand, typeCommand, 0, 0, encodeCommand("FCUnpublish", 5, amfArgs{nil, p.name}))
+	b = appendMessage(b, csidCommand, typeCommand, 0, 0, encodeCommand("deleteStream", 6, amfArgs{nil, float64(p.msid)}))
+	return b
+}
+
+// More message types.
+const (
+	typeUserControl = 4
+	typeCommand     = 20 // AMF0 command
+)
+
+// maxChunkHeader is the longest chunk header: basic header (1), type 0
+// message header (11), extended timestamp (4).
+const maxChunkHeader = 16
+
+// encodeCommand encodes an AMF0 command message's payload.
+func encodeCommand(name string, tx int64, body message.AMFConvertible) []byte {
+	var args, out bytes.Buffer
+	if err := message.EncodeBodyAnyValues(message.NewAMFEncoder(&args, message.EncodingTypeAMF0), body); err != nil {
+		panic(err) // our own bodies of strings, numbers and null: cannot fail
+	}
+	if err := message.NewEncoder(&out).Encode(&message.CommandMessage{
+		CommandName: name, TransactionID: tx, Encoding: message.EncodingTypeAMF0, Body: &args,
+	}); err != nil {
+		panic(err)
+	}
+	return out.Bytes()
+}
+
+// appendHeader appends a type 0 chunk header: basic header, timestamp
+// (0xffffff and the extended field from 2^24 ms on), length, type and
+// message stream id (little-endian, as the spec has it).
+func appendHeader(b []byte, csid int, typ uint8, ts, msid uint32, n int) []byte {
+	t24 := min(ts, 0xffffff)
+	b = append(b, byte(csid), byte(t24>>16), byte(t24>>8), byte(t24), byte(n>>16), byte(n>>8), byte(n), typ)
+	b = binary.LittleEndian.AppendUint32(b, msid)
+	if ts >= 0xffffff {
+		b = binary.BigEndian.AppendUint32(b, ts)
+	}
+	return b
+}
+
+// appendMessage appends a whole message with timestamp 0, chunked at
+// PublishChunkSize, copying body (for the few control and command
+// messages; media goes through AppendMessage).
+func appendMessage(b []byte, csid int, typ uint8, ts, msid uint32, body []byte) []byte {
+	b = appendHeader(b, csid, typ, ts, msid, len(body))
+	for {
+		n := min(len(body), PublishChunkSize)
+		b, body = append(b, body[:n]...), body[n:]
+		if len(body) == 0 {
+			return b
+		}
+		b = append(b, 3<<6|byte(csid))
+	}
+}
