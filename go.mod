@@ -59,3 +59,7 @@ replace github.com/yutopp/go-rtmp => ./third_party/go-rtmp
 
 // go-amf0: bounded strict arrays and nesting (third_party/go-amf0/PATCHES.md).
 replace github.com/yutopp/go-amf0 => ./third_party/go-amf0
+
+// gohlslib v2.2.0 with its LL-HLS preload-hint lock leak fixed
+// (third_party/gohlslib/PATCHES.md).
+replace github.com/bluenviron/gohlslib/v2 => ./third_party/gohlslib

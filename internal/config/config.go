@@ -444,7 +444,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("api.token: must be empty (no token) or at least %d characters without spaces, got %d characters", MinAPITokenLen, len(t)))
 	}
 	positive("publish.failover_after", c.Publish.FailoverAfter)
-	positive("hls.segment_duration", c.HLS.SegmentDuration)
+	if c.HLS.SegmentDuration < time.Second {
+		// gohlslib's playlists would say #EXT-X-TARGETDURATION:0, which
+		// players refuse.
+		errs = append(errs, fmt.Errorf("hls.segment_duration: must be at least 1s, got %s", c.HLS.SegmentDuration))
+	}
 	positive("hls.part_duration", c.HLS.PartDuration)
 	positive("hls.idle_timeout", c.HLS.IdleTimeout)
 	switch {

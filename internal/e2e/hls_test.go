@@ -259,7 +259,7 @@ func TestHLSEnhancedCodecs(t *testing.T) {
 	for _, codec := range []string{"hevc", "av1"} {
 		t.Run(codec, func(t *testing.T) {
 			m := encodeEnhanced(t, codec, false)
-			s := startServer(t, func(c *config.Config) { c.HLS.SegmentDuration = 500 * time.Millisecond })
+			s := startServer(t, func(c *config.Config) { c.HLS.SegmentDuration = time.Second })
 			name := "hls-" + codec
 			c := rawPublish(t, s.RTMPAddr().String(), name)
 			send(t, c, m.msgs[:m.secondKey])

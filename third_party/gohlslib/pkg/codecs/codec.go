@@ -1,0 +1,7 @@
+// Package codecs contains codec definitions.
+package codecs
+
+// Codec is a codec.
+type Codec interface {
+	isCodec()
+}
