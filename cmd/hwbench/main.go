@@ -1,9 +1,10 @@
 // Command hwbench is a load tool for live-streaming origins and edges that
-// take RTMP in and serve HTTP-FLV, WebSocket-FLV or RTMP out (headwater,
+// take RTMP in and serve HTTP-FLV, WebSocket-FLV, RTMP or HLS out (headwater,
 // Node-Media-Server, SRS, lal, livego...). It publishes an FLV file (or a
 // generated test stream) over RTMP at real-time pace, opens N players that
 // parse every tag (HTTP-FLV requests, WebSocket-FLV connections when -play
-// is a ws:// URL, or RTMP play sessions when it is an rtmp:// URL),
+// is a ws:// URL, RTMP play sessions when it is an rtmp:// URL, or HLS
+// clients polling playlists and fetching segments when it ends in .m3u8),
 // and measures time to first byte and to first key frame, end-to-end
 // latency per frame (the send time is stamped into an H.264 SEI), stalls,
 // errors and throughput; with -pid it samples the server's CPU and RSS from
@@ -62,7 +63,7 @@ func parseFlags(args []string, stderr io.Writer) (*hwbench.Config, *options, int
 	fs := flag.NewFlagSet("hwbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Publish, "publish", "rtmp://127.0.0.1:1935/live/hwbench", "RTMP `URL` to publish to; %d is replaced by the stream index; \"\" = someone else publishes")
-	fs.StringVar(&cfg.Play, "play", "http://127.0.0.1:8080/live/hwbench.flv", "`URL` the players play: http://... or https://... (HTTP-FLV; the certificate is not verified), ws://... (WebSocket-FLV) or rtmp://host[:port]/app/stream (RTMP play);\n%d is replaced by the stream index")
+	fs.StringVar(&cfg.Play, "play", "http://127.0.0.1:8080/live/hwbench.flv", "`URL` the players play: http://... or https://... (HTTP-FLV; the certificate is not verified), http[s]://.../index.m3u8 (HLS or LL-HLS, gohlslib's client), ws://... (WebSocket-FLV) or rtmp://host[:port]/app/stream (RTMP play);\n%d is replaced by the stream index")
 	fs.StringVar(&o.input, "input", "", "FLV `file` to publish, looped; empty: generate one with ffmpeg (-gen-*)")
 	fs.StringVar(&o.gen.Size, "gen-size", "1280x720", "generated video size `WxH`")
 	fs.IntVar(&o.gen.FPS, "gen-fps", 30, "generated video frame rate")
@@ -89,12 +90,14 @@ func parseFlags(args []string, stderr io.Writer) (*hwbench.Config, *options, int
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write hwbench's own CPU profile to `file` (to check the client's cost)")
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprint(w, `hwbench: load-test an RTMP-in / HTTP-FLV-, WebSocket-FLV- or RTMP-out live server.
+		fmt.Fprint(w, `hwbench: load-test an RTMP-in / HTTP-FLV-, WebSocket-FLV-, RTMP- or HLS-out live server.
 
 Publishes an FLV file (or a generated test stream) over RTMP at real-time
 pace, looping with continuous timestamps, and plays it with N players that
 parse every tag: HTTP-FLV requests, WebSocket-FLV connections when -play is
-a ws:// URL, or RTMP play sessions when it is an rtmp:// URL. Measures time
+a ws:// URL, RTMP play sessions when it is an rtmp:// URL, or HLS clients
+(playlists, segments, LL-HLS parts; frames played at their time) when it
+ends in .m3u8. Measures time
 to first byte (WebSocket: the 101; RTMP: first message) and to first
 key frame, end-to-end latency (send time stamped into an H.264 SEI),
 stalls, errors and Mbit/s; with -pid, the server's CPU and RSS over the
@@ -109,6 +112,8 @@ Example (headwater on the default ports, 1,000 players of a 720p stream):
 The same with RTMP players, then WebSocket-FLV players:
   hwbench -players 1000 -play rtmp://127.0.0.1:1935/live/hwbench -pid $(pgrep -x headwater)
   hwbench -players 1000 -play ws://127.0.0.1:8080/live/hwbench.flv -pid $(pgrep -x headwater)
+HLS clients (the latency is how far behind the live edge they play):
+  hwbench -players 200 -play http://127.0.0.1:8080/live/hwbench/index.m3u8 -pid $(pgrep -x headwater)
 An edge: publish to the origin, play from the edge, sample the edge:
   hwbench -publish rtmp://origin:1935/live/x -play rtmp://edge:1935/live/x -pid EDGE_PID
 

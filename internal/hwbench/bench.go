@@ -22,8 +22,9 @@ type Config struct {
 	// Play is what the players play, "%d" as for Publish: an HTTP-FLV URL
 	// (http://host[:port]/path, a GET), an RTMP URL
 	// (rtmp://host[:port]/app/stream, an RTMP play session through
-	// internal/rtmpclient) or a WebSocket-FLV URL (ws://host[:port]/path,
-	// through coder/websocket).
+	// internal/rtmpclient), a WebSocket-FLV URL (ws://host[:port]/path,
+	// through coder/websocket) or an HLS playlist
+	// (http[s]://host[:port]/path.m3u8, an HLS client through gohlslib).
 	Play string
 	// Input is what the publishers send (required when Publish is set).
 	Input *Input
@@ -115,7 +116,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// checkPlayURL checks an HTTP-FLV or RTMP play URL.
+// checkPlayURL checks an HTTP-FLV, HLS, WebSocket-FLV or RTMP play URL.
 func checkPlayURL(u string) error {
 	if isRTMP(u) {
 		_, err := parseRTMPURL(u)
@@ -235,6 +236,8 @@ func Run(ctx context.Context, cfg *Config) (*Result, error) {
 			rng: rand.New(rand.NewPCG(cfg.Seed, uint64(k)))}
 		if u := expand(cfg.Play, stream); isRTMP(u) {
 			p.rtmpURL = u
+		} else if isHLS(u) {
+			p.hlsURL = u
 		} else if isWS(u) {
 			p.wsURL = u
 		} else {

@@ -55,13 +55,15 @@ const (
 )
 
 // player plays one HTTP-FLV URL (or, with rtmpURL set, one RTMP URL; with
-// wsURL, one WebSocket-FLV URL) with one connection at a time,
+// wsURL, one WebSocket-FLV URL; with hlsURL, one HLS playlist) with one
+// connection (HLS: one session) at a time,
 // reconnecting after errors (and after its lifetime with -churn).
 type player struct {
 	id      int
 	target  httpTarget
 	rtmpURL string // rtmp://host[:port]/app/stream: an RTMP play session instead of a GET
 	wsURL   string // ws://host[:port]/path: a WebSocket-FLV connection instead of a GET
+	hlsURL  string // http[s]://host[:port]/path.m3u8: an HLS client (gohlslib) instead of a GET
 	sh      *shard
 	cfg     *Config
 	bench   *bench
@@ -78,7 +80,7 @@ type player struct {
 	reason    atomic.Int32 // closeStop/Churn/Idle once hwbench closed the connection
 
 	connMu sync.Mutex // guards conn
-	conn   io.Closer  // the net.Conn, the *rtmpclient.Player or a wsCloser
+	conn   io.Closer  // the net.Conn, the *rtmpclient.Player, a wsCloser or an *hlsStop
 
 	// Per-connection state, owned by the player's goroutine.
 	epoch    time.Time // the run's monotonic reference
@@ -115,6 +117,8 @@ func (p *player) run(ctx context.Context, startAt time.Time) {
 	}
 	play := p.playRTMP
 	switch {
+	case p.hlsURL != "":
+		play = p.playHLS
 	case p.wsURL != "":
 		p.buf = make([]byte, readBufSize)
 		play = p.playWS

@@ -47,13 +47,14 @@ const (
 	EIdle                          // no byte for -timeout
 	ENoKeyframe                    // first video frame was not a keyframe
 	EPublish                       // a publisher failed (connect, publish, write)
+	EHLSSync                       // an HLS client lost the live edge (next segment missing, too far behind)
 	numErrorKinds
 )
 
 var errorKindNames = [numErrorKinds]string{
 	"dial", "http_status", "play_refused", "bad_response", "bad_flv_header", "bad_prev_tag_size",
 	"bad_tag", "ts_backwards", "truncated", "ended", "read", "idle_timeout",
-	"first_frame_not_key", "publish",
+	"first_frame_not_key", "publish", "hls_sync",
 }
 
 // String returns the kind's name as used in JSON.
