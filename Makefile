@@ -8,7 +8,7 @@ BIN      := bin/headwater
 PKGS     := ./...
 TESTTIMEOUT ?= 8m
 
-.PHONY: all build run test test-short deps bench bench-compare bench-rtmp lint fmt clean torture fuzz soak web-vendor web-screenshot
+.PHONY: all build run test test-short deps bench bench-compare bench-rtmp bench-hls lint fmt clean torture fuzz soak web-vendor web-screenshot
 
 DURATION ?= 60s
 FUZZTIME ?= 5s
@@ -78,6 +78,16 @@ bench-compare:
 ## for the runs.
 bench-rtmp:
 	PLAYERS=$(PLAYERS) DURATION=$(BENCH_DURATION) ROUNDS=$(ROUNDS) SIZE=$(SIZE) BITRATE=$(BITRATE) scripts/bench-rtmp.sh
+
+## bench-hls: HLS players next to HTTP-FLV ones: the same hwbench scenario
+## against a fresh headwater with HLS players (default hls.*), LL-HLS
+## players (HEADWATER_HLS_LOW_LATENCY=true) and HTTP-FLV players, ROUNDS
+## times each (default 200 players, 1 round); prints one markdown table
+## (also in bin/bench-hls/table.md). Variables: PLAYERS, DURATION (measured
+## window, default 30s), ROUNDS, SIZE, BITRATE, SCENARIOS;
+## scripts/bench-hls.sh lists the rest. Takes /tmp/hw-heavy.lock for the runs.
+bench-hls:
+	$(if $(filter command line environment,$(origin PLAYERS)),PLAYERS=$(PLAYERS)) $(if $(filter command line environment,$(origin ROUNDS)),ROUNDS=$(ROUNDS)) DURATION=$(BENCH_DURATION) SIZE=$(SIZE) BITRATE=$(BITRATE) scripts/bench-hls.sh
 
 ## web-vendor: re-vendors the web UI's libraries (mpegts.js, uPlot, hls.js) from
 ## the npm registry into internal/web/static/vendor/, at the versions
