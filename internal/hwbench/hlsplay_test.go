@@ -175,3 +175,39 @@ func TestHLSErrorKinds(t *testing.T) {
 	require.False(t, isHLS("ws://h/live/x/index.m3u8"))
 	require.NoError(t, checkPlayURL("http://h:8080/live/x/index.m3u8"))
 }
+
+// FuzzHLSAccessUnit feeds any NAL units, as gohlslib hands them over, to
+// an HLS player's access unit handler, with and without a stamp and an
+// IDR in front: no panic, every access unit is a video frame, and a
+// stamped one after a key frame is one latency sample with the stamp's
+// time.
+func FuzzHLSAccessUnit(f *testing.F) {
+	f.Add([]byte{0x65, 0x88, 0x84}, []byte{1}, true, false)
+	f.Add([]byte{0x06, 0x05, 0x18, 0x00, 0x00, 0x03}, []byte{2, 1}, false, true)
+	f.Add(AppendStampNALU(nil, 1), []byte{}, true, false)
+	f.Fuzz(func(t *testing.T, data, cuts []byte, stampKey, h265 bool) {
+		cfg := &Config{Stall: time.Second}
+		b := &bench{cfg: cfg, errSamples: map[ErrorKind]string{}}
+		p := &player{sh: b.stats.shard(0), cfg: cfg, bench: b, epoch: time.Now(), dialAt: time.Now()}
+		var au [][]byte
+		for _, c := range cuts {
+			n := min(int(c), len(data))
+			au = append(au, data[:n])
+			data = data[n:]
+		}
+		au = append(au, data)
+		p.hlsAccessUnit(au, h265)
+		require.EqualValues(t, 1, p.sh.counter[CVideoFrames].Load())
+		if h265 || !stampKey {
+			return
+		}
+		at := time.Now().Add(-time.Second).UnixNano()
+		before := p.sh.counter[CStamped].Load()
+		p.hlsAccessUnit(append([][]byte{AppendStampNALU(nil, at), {0x65, 0x88}}, au...), false)
+		require.True(t, p.gotKey)
+		require.Equal(t, before+1, p.sh.counter[CStamped].Load(), "the first stamp of a shown frame is a sample")
+		var hs HistSnapshot
+		p.sh.latency.AddTo(&hs)
+		require.GreaterOrEqual(t, hs.Quantile(1), 900*time.Millisecond)
+	})
+}
