@@ -33,6 +33,9 @@ type API struct {
 	Server ServerInfo
 	// Events serves GET /api/v1/events (not behind Token); nil: 404.
 	Events *Events
+	// Recorder starts, stops and lists recordings; nil: the recording
+	// endpoints answer 404.
+	Recorder Recorder
 
 	// token and limits, once set by SetToken and SetLimits (SIGHUP),
 	// replace Token and Server.Limits; nil until then.
@@ -118,6 +121,9 @@ func (a *API) Routes(r chi.Router) {
 		r.Get("/streams/{app}/{stream}", a.getStream)
 		r.Delete("/streams/{app}/{stream}", a.kickStream)
 		r.Get("/streams/{app}/{stream}/players", a.listStreamPlayers)
+		r.Post("/streams/{app}/{stream}/record", a.startRecord)
+		r.Delete("/streams/{app}/{stream}/record", a.stopRecord)
+		r.Get("/recordings", a.listRecordings)
 		r.Get("/players", a.listPlayers)
 		r.Get("/players/{id}", a.getPlayer)
 		r.Delete("/players/{id}", a.kickPlayer)

@@ -83,6 +83,9 @@ type streamJSON struct {
 	// TimestampRepairs counts frames whose timestamps were repaired
 	// (steps back, jumps beyond stream.max_ts_jump, wraps).
 	TimestampRepairs uint64 `json:"timestamp_repairs"`
+	// Recording is the file the stream is being recorded to, null when
+	// it is not recorded ("" until its first file is open).
+	Recording *string `json:"recording"`
 }
 
 func newStreamJSON(s registry.StreamInfo, now time.Time) streamJSON {
@@ -201,7 +204,7 @@ func (a *API) listStreams(w http.ResponseWriter, r *http.Request) {
 	out := make([]streamJSON, 0, hi-lo)
 	now := time.Now()
 	for _, s := range infos[lo:hi] {
-		out = append(out, newStreamJSON(s, now))
+		out = append(out, a.withRecording(newStreamJSON(s, now)))
 	}
 	writeJSON(w, http.StatusOK, listJSON("streams", out, len(infos), p))
 }
@@ -227,7 +230,7 @@ func (a *API) getStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "stream not found")
 		return
 	}
-	writeJSON(w, http.StatusOK, newStreamJSON(info, time.Now()))
+	writeJSON(w, http.StatusOK, a.withRecording(newStreamJSON(info, time.Now())))
 }
 
 func (a *API) kickStream(w http.ResponseWriter, r *http.Request) {

@@ -71,6 +71,12 @@ func (r *Registry) SetLimits(l Limits) {
 	r.mu.Unlock()
 }
 
+// WithOnPublish makes the registry call f with the key of every stream
+// that a primary publisher has just made live (not a backup joining),
+// without any lock held, from the publisher's goroutine: f must not
+// block (a recorder starts its own goroutine).
+func WithOnPublish(f func(Key)) Option { return func(r *Registry) { r.onPublish = f } }
+
 // WithObserver reports session durations to o.
 func WithObserver(o Observer) Option { return func(r *Registry) { r.observer = o } }
 
@@ -134,6 +140,9 @@ type Registry struct {
 
 	refusedStreams atomic.Uint64
 	refusedPlayers atomic.Uint64
+
+	// onPublish is WithOnPublish's; set in New, read-only after; may be nil.
+	onPublish func(Key)
 
 	// mu guards limits, live, byID, alive and every entry's refs, publisher and
 	// players. It is a leaf lock: nothing else is locked while it is held,
@@ -229,6 +238,14 @@ func WithBackup(b Backup) Option { return func(r *Registry) { r.backup = b } }
 // it takes the stream over at its next keyframe when the primary goes or
 // stalls for Backup.FailoverAfter, and players see one continuous stream.
 func (r *Registry) PublishAs(key Key, info PublisherInfo, kick func(), role Role) (*Publisher, error) {
+	p, err := r.publishAs(key, info, kick, role)
+	if err == nil && r.onPublish != nil && !p.Backup() {
+		r.onPublish(key)
+	}
+	return p, err
+}
+
+func (r *Registry) publishAs(key Key, info PublisherInfo, kick func(), role Role) (*Publisher, error) {
 	r.mu.Lock()
 	if e, ok := r.live[key]; ok {
 		if e.backup != nil || (role != RoleBackup && !r.backup.Auto && !e.standbys) {
