@@ -144,6 +144,10 @@ type Manager struct {
 	// goroutine) for every file closed; it must not block.
 	done func(Done)
 	now  func() time.Time
+	// the subscribers' queue bounds: QueueBytes and QueueDuration (tests
+	// lower them)
+	queueBytes int
+	queueDur   time.Duration
 
 	wg sync.WaitGroup // every recording goroutine
 
@@ -174,7 +178,7 @@ func WithDone(f func(Done)) Option { return func(m *Manager) { m.done = f } }
 // overriding it per app. Every Config must have passed Validate.
 func NewManager(reg *registry.Registry, def Config, apps map[string]App, log zerolog.Logger, opts ...Option) (*Manager, error) {
 	m := &Manager{reg: reg, fs: OS{}, log: log, def: def, apps: map[string]Config{}, tmpl: map[string]*Template{},
-		now: time.Now, active: map[registry.Key]*recording{}, errs: map[string]*atomic.Uint64{}}
+		now: time.Now, queueBytes: QueueBytes, queueDur: QueueDuration, active: map[registry.Key]*recording{}, errs: map[string]*atomic.Uint64{}}
 	for _, r := range Reasons {
 		m.errs[r] = &atomic.Uint64{}
 	}
@@ -239,6 +243,14 @@ func (m *Manager) Start(key registry.Key) error {
 		cancel()
 		return err
 	}
+	// Subscribed before Start returns (it does not block): called from
+	// the registry's publish, the recording misses nothing of the stream.
+	sub, err := player.SubscribeBounded(m.queueBytes, m.queueDur)
+	if err != nil {
+		player.Release()
+		cancel()
+		return err
+	}
 	rec := &recording{key: key, streamID: player.StreamID(), cancel: cancel, done: make(chan struct{})}
 	m.mu.Lock()
 	old, busy := m.active[key]
@@ -257,7 +269,7 @@ func (m *Manager) Start(key registry.Key) error {
 		}
 		return ErrRecording
 	}
-	go m.run(ctx, rec, player)
+	go m.run(ctx, rec, player, sub)
 	return nil
 }
 
@@ -345,7 +357,7 @@ func (m *Manager) Close(ctx context.Context) error {
 }
 
 // run is a recording's goroutine: it owns the player handle and the file.
-func (m *Manager) run(ctx context.Context, rec *recording, player *registry.Player) {
+func (m *Manager) run(ctx context.Context, rec *recording, player *registry.Player, sub *stream.Subscriber) {
 	defer m.wg.Done()
 	defer close(rec.done)
 	defer m.remove(rec)
@@ -354,10 +366,6 @@ func (m *Manager) run(ctx context.Context, rec *recording, player *registry.Play
 	log := m.log.With().Str("app", rec.key.App).Str("stream", rec.key.Name).Logger()
 	cfg := m.config(rec.key.App)
 	w := &writer{m: m, rec: rec, cfg: cfg, tmpl: m.tmpl[cfg.Path], log: log}
-	sub, err := player.SubscribeBounded(QueueBytes, QueueDuration)
-	if err != nil {
-		return // kicked or released before it began
-	}
 	log.Info().Msg("record start")
 	reason := w.loop(ctx, sub)
 	log.Info().Str("reason", reason).Int("files", w.seq).Msg("record stop")
@@ -395,8 +403,20 @@ type writer struct {
 func (w *writer) loop(ctx context.Context, sub *stream.Subscriber) string {
 	var batch []*stream.Tag
 	for {
+		// With tags buffered, wait for more at most until they are due
+		// to be written: a stream that stalls loses nothing to a crash.
+		wait, stop := ctx, context.CancelFunc(nil)
+		if w.file != nil && len(w.file.buf) > 0 {
+			wait, stop = context.WithTimeout(ctx, flushEvery)
+		}
 		var err error
-		batch, err = sub.Next(ctx, batch[:0])
+		batch, err = sub.Next(wait, batch[:0])
+		if stop != nil {
+			stop()
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				err = nil
+			}
+		}
 		if len(batch) > 0 && w.file == nil && w.seq == 0 {
 			w.audio, w.video = sub.Tracks()
 		}
