@@ -153,6 +153,7 @@ func TestRecordSessionDuration(t *testing.T) {
 	require.True(t, rec.header.HasAudio && rec.header.HasVideo)
 	require.True(t, rec.firstKey, "the file starts with a keyframe")
 	d := ffprobeDuration(t, files[0])
+	t.Logf("%s: %d tags, %d bytes, ffprobe duration %.3f s", files[0], rec.tags, rec.size, d)
 	require.InDelta(t, 20, d, 1, "ffprobe's duration")
 
 	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(done) == 1 }, 5*time.Second, 10*time.Millisecond)
@@ -412,4 +413,43 @@ func TestRecordAPI(t *testing.T) {
 	require.True(t, rec.firstKey)
 	require.NoError(t, ffprobeErr(path))
 	pub.kill()
+}
+
+// TestRecordRealFullDisk is TestRecordDiskFull on a real file system: a
+// 128 KiB tmpfs mounted for the test (root only; skipped elsewhere). The
+// kernel's ENOSPC stops the recording, counted as no_space; the player
+// carries on; the file holds whole tags.
+func TestRecordRealFullDisk(t *testing.T) {
+	needFFmpeg(t)
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() }) // after the server's shutdown (cleanups run last first)
+	s := startServer(t, func(c *config.Config) {
+		c.Record.Enabled = true
+		c.Record.Path = dir + "/{app}/{stream}.flv"
+	})
+	pub := ffmpegPublish(t, s.rtmpURL+"/live/tmpfs", "320x240", "-b:v", "800k")
+	s.waitLive(t, "live", "tmpfs")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pl := play(ctx, s.httpURL+"/live/tmpfs.flv")
+	pl.waitKey(t, 20*time.Second)
+	require.Eventually(t, func() bool {
+		_, body := getBody(t, s.httpURL+"/metrics")
+		return metric(t, body, `headwater_record_errors_total\{reason="no_space"\}`) == 1
+	}, 20*time.Second, 20*time.Millisecond)
+	waitRecordings(t, s.Server, 0)
+	n := <-pl.tags
+	pl.waitTags(t, n+25, 10*time.Second)
+	rec := readRecorded(t, filepath.Join(dir, "live", "tmpfs.flv"))
+	require.ErrorIs(t, rec.err, io.EOF, "the file was cut back to its last whole tag")
+	require.Greater(t, rec.tags, 10)
+	pub.kill()
+	cancel()
+	pl.result(t, 10*time.Second)
 }
