@@ -180,7 +180,8 @@ func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, opts opt
 		fmt.Fprintf(fs.Output(), "Usage: headwater [flags]   (--flag works as well as -flag)\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), "\nPublish: rtmp://HOST:1935/{app}/{stream}   Play: http://HOST:8080/{app}/{stream}.flv or rtmp://HOST:1935/{app}/{stream}\n"+
-			"Sign a URL for the signed-URL rule: headwater sign -action play -app live -stream x -ttl 1h (headwater sign -h)\n")
+			"Sign a URL for the signed-URL rule: headwater sign -action play -app live -stream x -ttl 1h (headwater sign -h)\n"+
+			"Record every stream: HEADWATER_RECORD_ENABLED=true (files in ./recordings/{app}/{stream}/; record.* in docs/config.md)\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
