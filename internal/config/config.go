@@ -62,7 +62,7 @@ type Record struct {
 	// SegmentDuration, if > 0, cuts a new file at the first keyframe
 	// after this much media time; 0 is one file per session.
 	SegmentDuration time.Duration `yaml:"segment_duration"`
-	// Format is flv (mp4 is not supported yet).
+	// Format is flv or mp4 (fragmented MP4: H.264 and AAC only).
 	Format string `yaml:"format"`
 	// Apps overrides the keys above for an app.
 	Apps map[string]record.App `yaml:"apps"`

@@ -59,14 +59,16 @@ func TestLoadRefusesHostileRecordPaths(t *testing.T) {
 		require.ErrorIs(t, err, record.ErrBadTemplate, body)
 	}
 	for body, want := range map[string]string{
-		"record:\n  format: mp4\n":                           "record.format: mp4 is not supported yet",
-		"record:\n  format: mkv\n":                           "record.format: must be flv",
+		"record:\n  format: mkv\n":                           "record.format: must be flv or mp4",
 		"record:\n  segment_duration: -1s\n":                 "record.segment_duration: must be >= 0",
 		"record:\n  apps:\n    ../x:\n      enabled: true\n": "record.apps",
-		"record:\n  apps:\n    live:\n      format: mp4\n":   "record.apps.live.format",
+		"record:\n  apps:\n    live:\n      format: avi\n":   "record.apps.live.format",
 	} {
 		_, err := Load(writeFile(t, body))
 		require.ErrorContains(t, err, want, body)
 	}
+	c, err := Load(writeFile(t, "record:\n  format: mp4\n  path: rec/{stream}.mp4\n"))
+	require.NoError(t, err)
+	require.Equal(t, "mp4", c.RecordConfig().Format)
 	require.Error(t, func() error { c := Default(); return c.ApplyEnv([]string{"HEADWATER_RECORD_APPS=x"}) }(), "a map is set in the file only")
 }

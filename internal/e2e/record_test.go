@@ -453,3 +453,42 @@ func TestRecordRealFullDisk(t *testing.T) {
 	cancel()
 	pl.result(t, 10*time.Second)
 }
+
+// TestRecordMP4: format mp4 records fragmented MP4 (H.264 + AAC) that
+// ffprobe reads with the session's duration, in 2 s segments too.
+func TestRecordMP4(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	s := startServer(t, func(c *config.Config) {
+		c.Record.Enabled, c.Record.Format = true, "mp4"
+		c.Record.Path = dir + "/{app}/{stream}-{seq}.mp4"
+		c.Record.Apps = map[string]recpkg.App{"seg": {SegmentDuration: new(2 * time.Second)}}
+	})
+	pub := publishFast(t, s.rtmpURL+"/live/m", 10)
+	require.NoError(t, pub.wait(t, 60*time.Second), pub.stderr.String())
+	pub = publishFast(t, s.rtmpURL+"/seg/m", 5)
+	require.NoError(t, pub.wait(t, 60*time.Second), pub.stderr.String())
+	waitRecordings(t, s.Server, 0)
+
+	one := filepath.Join(dir, "live", "m-0.mp4")
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", one).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "h264\naac", strings.TrimSpace(string(out)))
+	d := ffprobeDuration(t, one)
+	t.Logf("%s: ffprobe duration %.3f s", one, d)
+	require.InDelta(t, 10, d, 1)
+	var segs []string
+	require.NoError(t, filepath.WalkDir(filepath.Join(dir, "seg"), func(p string, de os.DirEntry, err error) error {
+		if err == nil && !de.IsDir() {
+			segs = append(segs, p)
+		}
+		return err
+	}))
+	require.GreaterOrEqual(t, len(segs), 2)
+	total := 0.0
+	for _, p := range segs {
+		total += ffprobeDuration(t, p)
+		require.NoError(t, exec.Command("ffmpeg", "-v", "error", "-i", p, "-f", "null", "-").Run(), "%s decodes", p)
+	}
+	require.InDelta(t, 5, total, 1)
+}

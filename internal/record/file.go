@@ -105,69 +105,56 @@ const (
 	flushBytes = 256 << 10
 )
 
-// flvFile writes one FLV file: the header, then whole tags with their
-// timestamps counted from the file's first media tag. Tags gather in a
-// buffer that is written in one call, always at a tag boundary, so the
-// file on disk ends with a complete tag whenever the process dies
-// between two writes. Used by its recording's goroutine only.
-type flvFile struct {
+// mediaFile is one recorded file being written: FLV (flvFile) or
+// fragmented MP4 (mp4File). Used by its recording's goroutine only.
+type mediaFile interface {
+	// add takes one tag; an error stops the recording.
+	add(t *stream.Tag) error
+	// hasMedia reports whether a media tag was added.
+	hasMedia() bool
+	// elapsed is the media time in the file so far, were t added.
+	elapsed(t *stream.Tag) time.Duration
+	// buffered is how much is waiting to be written.
+	buffered() int
+	// due reports whether what is buffered should be written now.
+	due(now time.Time) bool
+	// flush writes what is buffered, whole (tags, fragments).
+	flush(now time.Time) error
+	// close flushes, syncs and closes the file, on every path.
+	close(now time.Time) error
+	// abort closes the file as it is, after an error.
+	abort()
+	// name, size and duration describe the file.
+	name() string
+	size() int64
+	duration() time.Duration
+}
+
+// fileBuf is a file and its write buffer: units (whole tags, whole
+// fragments) gather in buf and are written in one call, so the file on
+// disk ends with a whole unit whenever the process dies between two
+// writes.
+type fileBuf struct {
 	f    File
 	path string
 	buf  []byte
-	// written is what was handed to the file (at a tag boundary).
+	// written is what was handed to the file (at a unit boundary).
 	written   int64
 	lastFlush time.Time
-
-	base    uint32 // timestamp of the file's first media tag
-	hasBase bool
-	last    uint32 // latest media timestamp written, rebased
-	media   bool   // a media tag was written
-	started time.Time
 }
 
-func newFLVFile(f File, path string, audio, video bool, now time.Time) *flvFile {
-	return &flvFile{f: f, path: path, buf: flv.AppendHeader(make([]byte, 0, 64<<10), audio, video),
-		lastFlush: now, started: now}
-}
-
-// add appends t, its timestamp rebased. Headers before the first media
-// tag take 0.
-func (w *flvFile) add(t *stream.Tag) {
-	ts := uint32(0)
-	if !t.Header {
-		if !w.hasBase {
-			w.base, w.hasBase = t.Timestamp, true
-		}
-		if t.Timestamp > w.base {
-			ts = t.Timestamp - w.base
-		}
-		w.media = true
-		w.last = max(w.last, ts)
-	} else if w.hasBase && t.Timestamp > w.base {
-		ts = t.Timestamp - w.base
-	}
-	off := len(w.buf)
-	w.buf = append(w.buf, t.Data...)
-	flv.SetTagTimestamp(w.buf[off:], ts)
-}
-
-// elapsed is the media time in the file so far (of tag t, were it
-// added).
-func (w *flvFile) elapsed(t *stream.Tag) time.Duration {
-	if !w.hasBase || t.Timestamp < w.base {
-		return 0
-	}
-	return time.Duration(t.Timestamp-w.base) * time.Millisecond
-}
+func (w *fileBuf) name() string { return w.path }
+func (w *fileBuf) size() int64  { return w.written }
+func (w *fileBuf) abort()       { _ = w.f.Close() }
 
 // due reports whether the buffer should be written now.
-func (w *flvFile) due(now time.Time) bool {
+func (w *fileBuf) due(now time.Time) bool {
 	return len(w.buf) >= flushBytes || (len(w.buf) > 0 && now.Sub(w.lastFlush) >= flushEvery)
 }
 
-// flush writes the buffered tags in one call. After a failed or short
-// write the file is cut back to its last whole tag (best effort).
-func (w *flvFile) flush(now time.Time) error {
+// flush writes the buffered units in one call. After a failed or short
+// write the file is cut back to its last whole unit (best effort).
+func (w *fileBuf) flush(now time.Time) error {
 	w.lastFlush = now
 	if len(w.buf) == 0 {
 		return nil
@@ -185,17 +172,15 @@ func (w *flvFile) flush(now time.Time) error {
 	}
 	w.written += int64(n)
 	if cap(w.buf) > 4*flushBytes {
-		w.buf = make([]byte, 0, 64<<10) // a huge tag's buffer is not kept
+		w.buf = make([]byte, 0, 64<<10) // a huge unit's buffer is not kept
 	} else {
 		w.buf = w.buf[:0]
 	}
 	return nil
 }
 
-// close writes what is buffered, syncs the file to disk and closes it.
-// The file is closed on every path.
-func (w *flvFile) close(now time.Time) error {
-	err := w.flush(now)
+// closeFile syncs the file to disk and closes it, on every path.
+func (w *fileBuf) closeFile(err error) error {
 	if err == nil {
 		err = w.f.Sync()
 	}
@@ -204,6 +189,58 @@ func (w *flvFile) close(now time.Time) error {
 	}
 	return err
 }
+
+// flvFile writes one FLV file: the header, then whole tags with their
+// timestamps counted from the file's first media tag.
+type flvFile struct {
+	fileBuf
+	base    uint32 // timestamp of the file's first media tag
+	hasBase bool
+	last    uint32 // latest media timestamp written, rebased
+	media   bool   // a media tag was written
+}
+
+func newFLVFile(f File, path string, audio, video bool, now time.Time) *flvFile {
+	return &flvFile{fileBuf: fileBuf{f: f, path: path, buf: flv.AppendHeader(make([]byte, 0, 64<<10), audio, video),
+		lastFlush: now}}
+}
+
+// add appends t, its timestamp rebased. Headers before the first media
+// tag take 0.
+func (w *flvFile) add(t *stream.Tag) error {
+	ts := uint32(0)
+	if !t.Header {
+		if !w.hasBase {
+			w.base, w.hasBase = t.Timestamp, true
+		}
+		if t.Timestamp > w.base {
+			ts = t.Timestamp - w.base
+		}
+		w.media = true
+		w.last = max(w.last, ts)
+	} else if w.hasBase && t.Timestamp > w.base {
+		ts = t.Timestamp - w.base
+	}
+	off := len(w.buf)
+	w.buf = append(w.buf, t.Data...)
+	flv.SetTagTimestamp(w.buf[off:], ts)
+	return nil
+}
+
+func (w *flvFile) hasMedia() bool { return w.media }
+func (w *flvFile) buffered() int  { return len(w.buf) }
+
+// elapsed is the media time in the file so far (of tag t, were it
+// added).
+func (w *flvFile) elapsed(t *stream.Tag) time.Duration {
+	if !w.hasBase || t.Timestamp < w.base {
+		return 0
+	}
+	return time.Duration(t.Timestamp-w.base) * time.Millisecond
+}
+
+// close writes what is buffered, syncs the file to disk and closes it.
+func (w *flvFile) close(now time.Time) error { return w.closeFile(w.flush(now)) }
 
 // duration is the media time the file holds.
 func (w *flvFile) duration() time.Duration { return time.Duration(w.last) * time.Millisecond }

@@ -1,15 +1,17 @@
 // Package record is the recorder (DVR): a sink that writes a live stream
-// to FLV files on disk. A recording holds a player handle on its stream,
-// taken before anything that can block (the disk), and releases it on
-// every path; its subscriber has a larger queue than a player's, and when
-// the disk still cannot keep up it skips to the next keyframe (counted),
-// so that it never slows the publisher or the players.
+// to files on disk, FLV or fragmented MP4 (mp4.go). A recording holds a
+// player handle on its stream, taken before anything that can block (the
+// disk), and releases it on every path; its subscriber has a larger queue
+// than a player's, and when the disk still cannot keep up it skips to the
+// next keyframe (counted), so that it never slows the publisher or the
+// players.
 //
 // Files are named by a path template (Template), cut at keyframes every
-// Config.SegmentDuration, written as whole tags and synced when closed. A
-// file that exists is never overwritten. An error of the file system
-// (ENOSPC, EACCES, EROFS, ...) stops that recording with one log line and
-// a count; the stream goes on, and its next session is recorded again.
+// Config.SegmentDuration, written in whole units (tags, fragments) and
+// synced when closed. A file that exists is never overwritten. An error
+// of the file system (ENOSPC, EACCES, EROFS, ...) stops that recording
+// with one log line and a count; the stream goes on, and its next session
+// is recorded again.
 package record
 
 import (
@@ -35,7 +37,7 @@ import (
 // Formats of record.format.
 const (
 	FormatFLV = "flv"
-	FormatMP4 = "mp4" // fragmented MP4: not supported yet
+	FormatMP4 = "mp4" // fragmented MP4 (H.264 and AAC)
 )
 
 // DefaultPath is record.path's default.
@@ -50,7 +52,7 @@ type Config struct {
 	// SegmentDuration, if > 0, starts a new file at the first keyframe
 	// after this much media time; 0 is one file per session.
 	SegmentDuration time.Duration
-	// Format is FormatFLV.
+	// Format is FormatFLV or FormatMP4.
 	Format string
 }
 
@@ -93,11 +95,9 @@ func (c Config) Validate(key string) error {
 		errs = append(errs, fmt.Errorf("%s.segment_duration: must be >= 0 (0 = one file per session), got %v", key, c.SegmentDuration))
 	}
 	switch c.Format {
-	case FormatFLV:
-	case FormatMP4:
-		errs = append(errs, fmt.Errorf("%s.format: mp4 is not supported yet (use flv)", key))
+	case FormatFLV, FormatMP4:
 	default:
-		errs = append(errs, fmt.Errorf("%s.format: must be flv, got %q", key, c.Format))
+		errs = append(errs, fmt.Errorf("%s.format: must be flv or mp4, got %q", key, c.Format))
 	}
 	return errors.Join(errs...)
 }
@@ -389,7 +389,7 @@ type writer struct {
 	tmpl *Template
 	log  zerolog.Logger
 
-	file  *flvFile
+	file  mediaFile
 	seq   int  // files opened
 	video bool // the stream has video: files are cut at keyframes
 	audio bool
@@ -406,7 +406,7 @@ func (w *writer) loop(ctx context.Context, sub *stream.Subscriber) string {
 		// With tags buffered, wait for more at most until they are due
 		// to be written: a stream that stalls loses nothing to a crash.
 		wait, stop := ctx, context.CancelFunc(nil)
-		if w.file != nil && len(w.file.buf) > 0 {
+		if w.file != nil && w.file.buffered() > 0 {
 			wait, stop = context.WithTimeout(ctx, flushEvery)
 		}
 		var err error
@@ -481,8 +481,10 @@ func (w *writer) add(t *stream.Tag) error {
 			return err
 		}
 	}
-	w.file.add(t)
-	if len(w.file.buf) >= flushBytes {
+	if err := w.file.add(t); err != nil {
+		return err
+	}
+	if w.file.buffered() >= flushBytes {
 		return w.file.flush(w.m.now())
 	}
 	return nil
@@ -508,7 +510,7 @@ func withoutDuration(t *stream.Tag) *stream.Tag {
 
 // cut reports whether t starts the next segment.
 func (w *writer) cut(t *stream.Tag) bool {
-	if w.cfg.SegmentDuration <= 0 || t.Header || !w.file.media {
+	if w.cfg.SegmentDuration <= 0 || t.Header || !w.file.hasMedia() {
 		return false
 	}
 	if w.video && (t.Type != flv.TagVideo || !t.Keyframe) {
@@ -530,12 +532,18 @@ func (w *writer) open(headers bool) error {
 		return err
 	}
 	w.seq++
-	w.file = newFLVFile(f, path, w.audio, w.video, now)
+	if w.cfg.Format == FormatMP4 {
+		w.file = newMP4File(f, path, now)
+	} else {
+		w.file = newFLVFile(f, path, w.audio, w.video, now)
+	}
 	w.rec.path.Store(&path)
 	if headers {
 		for _, h := range []*stream.Tag{w.meta, w.videoSeq, w.audioSeq} {
 			if h != nil {
-				w.file.add(h)
+				if err := w.file.add(h); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -550,14 +558,14 @@ func (w *writer) closeFile() error {
 	}
 	w.file = nil
 	err := f.close(w.m.now())
-	w.m.bytes.Add(uint64(f.written))
+	w.m.bytes.Add(uint64(f.size()))
 	if err != nil {
 		return err
 	}
 	w.m.files.Add(1)
-	w.log.Info().Str("path", f.path).Dur("duration", f.duration()).Int64("bytes", f.written).Msg("record file done")
+	w.log.Info().Str("path", f.name()).Dur("duration", f.duration()).Int64("bytes", f.size()).Msg("record file done")
 	if w.m.done != nil {
-		w.m.done(Done{Key: w.rec.key, Path: f.path, Duration: f.duration(), Bytes: f.written})
+		w.m.done(Done{Key: w.rec.key, Path: f.name(), Duration: f.duration(), Bytes: f.size()})
 	}
 	return nil
 }
@@ -567,8 +575,8 @@ func (w *writer) closeFile() error {
 // counted and logged once.
 func (w *writer) fail(err error) string {
 	if w.file != nil {
-		_ = w.file.f.Close()
-		w.m.bytes.Add(uint64(w.file.written))
+		w.file.abort()
+		w.m.bytes.Add(uint64(w.file.size()))
 		w.file = nil
 	}
 	reason := reasonOf(err)

@@ -526,3 +526,6 @@ func BenchmarkRecord(b *testing.B) {
 	b.StopTimer()
 	require.Zero(b, m.Counts().Dropped, "nothing dropped")
 }
+
+// RegistryInfo is a publisher's description in these tests.
+func RegistryInfo() registry.PublisherInfo { return registry.PublisherInfo{} }
