@@ -529,3 +529,70 @@ func BenchmarkRecord(b *testing.B) {
 
 // RegistryInfo is a publisher's description in these tests.
 func RegistryInfo() registry.PublisherInfo { return registry.PublisherInfo{} }
+
+// blockOpenFS's OpenFile blocks until release is closed.
+type blockOpenFS struct {
+	*memFS
+	opening chan struct{} // closed when an open has started
+	release chan struct{}
+	once    sync.Once
+}
+
+func (b *blockOpenFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	b.once.Do(func() { close(b.opening) })
+	<-b.release
+	return b.memFS.OpenFile(name, flag, perm)
+}
+
+// TestKilledAtEachStep: a recording ended before its handle (a stream
+// not live), during its blocking step (the disk open, by the stream's
+// end or Stop) or mid-stream (kick, Stop) leaves the registry empty, and
+// goleak (TestMain) finds no goroutine.
+func TestKilledAtEachStep(t *testing.T) {
+	t.Run("before the handle", func(t *testing.T) {
+		f := newFixture(t, DefaultConfig())
+		require.ErrorIs(t, f.m.Start(f.key), registry.ErrNotFound)
+		require.Equal(t, registry.Stats{}, f.reg.Stats())
+	})
+	for _, how := range []string{"stream ends", "stop"} {
+		t.Run("during the open: "+how, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Enabled = true
+			fs := &blockOpenFS{memFS: newMemFS(), opening: make(chan struct{}), release: make(chan struct{})}
+			f := newFixture(t, cfg, WithFS(fs))
+			f.publish(t)
+			f.media(t, 200)
+			<-fs.opening
+			if how == "stop" {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+				require.ErrorIs(t, f.m.Stop(ctx, f.key), context.DeadlineExceeded, "the open blocks")
+				cancel()
+			}
+			f.pub.Release()
+			require.Equal(t, 1, f.reg.Stats().Alive, "the recording's handle holds the ended stream")
+			close(fs.release)
+			f.waitActive(t, 0)
+			require.Equal(t, registry.Stats{}, f.reg.Stats())
+		})
+	}
+	for _, how := range []string{"kick", "stop"} {
+		t.Run("mid-stream: "+how, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Enabled = true
+			f := newFixture(t, cfg)
+			f.publish(t)
+			f.media(t, 1000)
+			require.Eventually(t, func() bool { p, _ := f.m.Recording(f.key); return p != "" }, 5*time.Second, time.Millisecond)
+			if how == "kick" {
+				require.NoError(t, f.reg.KickPlayer(f.reg.Players()[0].ID))
+			} else {
+				require.NoError(t, f.m.Stop(context.Background(), f.key))
+			}
+			f.waitActive(t, 0)
+			f.media(t, 500)
+			require.Zero(t, f.reg.Stats().Players)
+			f.pub.Release()
+			require.Equal(t, registry.Stats{}, f.reg.Stats())
+		})
+	}
+}
