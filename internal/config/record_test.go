@@ -60,7 +60,8 @@ func TestLoadRefusesHostileRecordPaths(t *testing.T) {
 	}
 	for body, want := range map[string]string{
 		"record:\n  format: mkv\n":                           "record.format: must be flv or mp4",
-		"record:\n  segment_duration: -1s\n":                 "record.segment_duration: must be >= 0",
+		"record:\n  segment_duration: -1s\n":                 "record.segment_duration: must be 0 (one file per session) or at least 1s",
+		"record:\n  segment_duration: 10ms\n":                "record.segment_duration: must be 0 (one file per session) or at least 1s",
 		"record:\n  apps:\n    ../x:\n      enabled: true\n": "record.apps",
 		"record:\n  apps:\n    live:\n      format: avi\n":   "record.apps.live.format",
 	} {

@@ -56,6 +56,10 @@ type Config struct {
 	Format string
 }
 
+// MinSegmentDuration is the shortest record.segment_duration but 0
+// (10ms, meant as seconds, would cut at every keyframe).
+const MinSegmentDuration = time.Second
+
 // DefaultConfig is recording off, DefaultPath, one file per session, FLV.
 func DefaultConfig() Config { return Config{Path: DefaultPath, Format: FormatFLV} }
 
@@ -91,8 +95,9 @@ func (c Config) Validate(key string) error {
 	if _, err := ParseTemplate(c.Path); err != nil {
 		errs = append(errs, fmt.Errorf("%s.path: %w", key, err))
 	}
-	if c.SegmentDuration < 0 {
-		errs = append(errs, fmt.Errorf("%s.segment_duration: must be >= 0 (0 = one file per session), got %v", key, c.SegmentDuration))
+	if c.SegmentDuration < 0 || (c.SegmentDuration > 0 && c.SegmentDuration < MinSegmentDuration) {
+		errs = append(errs, fmt.Errorf("%s.segment_duration: must be 0 (one file per session) or at least %v, a duration such as 10s or 10m, got %v",
+			key, MinSegmentDuration, c.SegmentDuration))
 	}
 	switch c.Format {
 	case FormatFLV, FormatMP4:
