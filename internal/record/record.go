@@ -350,10 +350,14 @@ func (m *Manager) Close(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	m.mu.Lock()
+	recs := make([]*recording, 0, len(m.active))
 	for _, rec := range m.active {
-		rec.cancel()
+		recs = append(recs, rec)
 	}
 	m.mu.Unlock()
+	for _, rec := range recs {
+		rec.cancel()
+	}
 	select { // a cancelled recording ends at once, but for a disk that hangs
 	case <-done:
 	case <-time.After(time.Second):
