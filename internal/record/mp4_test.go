@@ -3,10 +3,12 @@ package record
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/stretchr/testify/require"
 
+	"github.com/headwater-media/headwater/internal/stream"
 	"github.com/headwater-media/headwater/internal/stream/streamtest"
 	"github.com/headwater-media/headwater/pkg/flv"
 )
@@ -98,4 +100,37 @@ func TestMP4RefusesOtherCodecs(t *testing.T) {
 	}
 	f.waitActive(t, 0)
 	require.EqualValues(t, 1, f.m.Counts().Errors[ReasonIO])
+}
+
+// FuzzMP4File: whatever tags a publisher sends (the stream passes on
+// what it cannot parse), the MP4 writer returns an error or writes, and
+// never panics: a recorder's panic would take the server down.
+func FuzzMP4File(f *testing.F) {
+	f.Add([]byte{flv.TagVideo, 0}, avcSeqHeader()[flv.TagHeaderSize:len(avcSeqHeader())-flv.PrevTagSizeLen])
+	f.Add([]byte{flv.TagAudio, 0, flv.TagVideo, 40}, []byte{0xaf, 0x00, 0x12, 0x10})
+	f.Add([]byte{flv.TagVideo, 0, flv.TagVideo, 40, flv.TagAudio, 40}, []byte{0x17, 0x01, 0, 0, 0, 0, 0, 0, 1, 0x65})
+	f.Fuzz(func(t *testing.T, script, payload []byte) {
+		w := newMP4File(&memFile{fs: newMemFS()}, "x.mp4", time.Now())
+		// Each pair of script bytes is a tag: its type and timestamp
+		// step; the payloads are cut from payload, the sequence headers
+		// first so that frames get through to the muxer.
+		tags := []*stream.Tag{
+			{Type: flv.TagVideo, Header: true, Data: avcSeqHeader()},
+			{Type: flv.TagAudio, Header: true, Data: streamtest.AACSeqHeader()},
+		}
+		ts := uint32(0)
+		for i := 0; i+1 < len(script) && i < 64; i += 2 {
+			n := min(len(payload), int(script[i+1])%64+1)
+			ts += uint32(script[i+1])
+			tags = append(tags, &stream.Tag{Type: []uint8{flv.TagAudio, flv.TagVideo, flv.TagScript}[script[i]%3], Timestamp: ts,
+				Data: streamtest.Buf(payload[:n])})
+			payload = payload[n:]
+		}
+		for _, tg := range tags {
+			if w.add(tg) != nil {
+				return
+			}
+		}
+		_ = w.close(time.Now())
+	})
 }
