@@ -44,6 +44,9 @@ type API struct {
 	// Pushes are the streams' push relays (internal/relay's Manager);
 	// nil: no pushes endpoints and no "pushes" in a stream.
 	Pushes Pushes
+	// Recorder starts, stops and lists recordings; nil: the recording
+	// endpoints answer 404.
+	Recorder Recorder
 
 	// token and limits, once set by SetToken and SetLimits (SIGHUP),
 	// replace Token and Server.Limits; nil until then.
@@ -165,6 +168,9 @@ func (a *API) Routes(r chi.Router) {
 			r.Delete("/streams/{app}/{stream}/pushes", a.stopPush)
 			r.Delete("/streams/{app}/{stream}/pushes/{id}", a.stopPush)
 		}
+		r.Post("/streams/{app}/{stream}/record", a.startRecord)
+		r.Delete("/streams/{app}/{stream}/record", a.stopRecord)
+		r.Get("/recordings", a.listRecordings)
 		r.Get("/players", a.listPlayers)
 		r.Get("/players/{id}", a.getPlayer)
 		r.Delete("/players/{id}", a.kickPlayer)

@@ -91,6 +91,9 @@ type streamJSON struct {
 	// Pushes are the stream's push relays ([] if none; null only from
 	// an API without relays, as in some unit tests).
 	Pushes []pushJSON `json:"pushes"`
+	// Recording is the file the stream is being recorded to, null when
+	// it is not recorded ("" until its first file is open).
+	Recording *string `json:"recording"`
 }
 
 // pushJSON is one push relay of a stream.
@@ -248,7 +251,7 @@ func (a *API) listStreams(w http.ResponseWriter, r *http.Request) {
 	out := make([]streamJSON, 0, hi-lo)
 	now := time.Now()
 	for _, s := range infos[lo:hi] {
-		js := a.withHLS(newStreamJSON(s, now), s.Key)
+		js := a.withRecording(a.withHLS(newStreamJSON(s, now), s.Key))
 		js.Pushes = a.pushesOf(s.Key)
 		out = append(out, js)
 	}
@@ -276,7 +279,7 @@ func (a *API) getStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "stream not found")
 		return
 	}
-	js := a.withHLS(newStreamJSON(info, time.Now()), key)
+	js := a.withRecording(a.withHLS(newStreamJSON(info, time.Now()), key))
 	js.Pushes = a.pushesOf(key)
 	writeJSON(w, http.StatusOK, js)
 }

@@ -19,11 +19,15 @@ const (
 	OnPlay      = "on_play"
 	OnUnpublish = "on_unpublish"
 	OnStop      = "on_stop"
+	// OnRecordDone tells of a recorded file closed (Path, Duration,
+	// Bytes set).
+	OnRecordDone = "on_record_done"
 )
 
 // HookConfig configures the HTTP hooks; an empty URL is no hook.
 type HookConfig struct {
 	OnPublish, OnPlay, OnUnpublish, OnStop string
+	OnRecordDone                           string
 	// Timeout bounds one call, connection included.
 	Timeout time.Duration
 	// FailOpen allows when a hook cannot be reached, times out or fails
@@ -51,6 +55,11 @@ type HookEvent struct {
 	ClientID uint64 `json:"client_id"`
 	Protocol string `json:"protocol"`
 	ServerID string `json:"server_id"`
+	// Path, Duration (seconds) and Bytes describe a recorded file
+	// (on_record_done only).
+	Path     string  `json:"path,omitempty"`
+	Duration float64 `json:"duration,omitempty"`
+	Bytes    int64   `json:"bytes,omitempty"`
 }
 
 // Hooks calls the HTTP hooks. A hook that decides (on_publish, on_play)
@@ -114,6 +123,8 @@ func (h *Hooks) url(event string) string {
 		return c.OnUnpublish
 	case OnStop:
 		return c.OnStop
+	case OnRecordDone:
+		return c.OnRecordDone
 	}
 	return ""
 }
@@ -167,7 +178,7 @@ func (h *Hooks) DecideAnswer(ctx context.Context, action string, ev HookEvent) (
 	return false, fmt.Sprintf("hook answered %d %s", status, reason), ans
 }
 
-// Notify calls event's hook (OnUnpublish, OnStop) in the background, if
+// Notify calls event's hook (OnUnpublish, OnStop, OnRecordDone) in the background, if
 // set. At most maxNotifications are in flight; beyond, the call is
 // dropped and counted.
 func (h *Hooks) Notify(event string, ev HookEvent) {

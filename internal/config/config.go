@@ -22,6 +22,7 @@ import (
 	"github.com/headwater-media/headwater/internal/edge"
 	"github.com/headwater-media/headwater/internal/hls"
 	"github.com/headwater-media/headwater/internal/play"
+	"github.com/headwater-media/headwater/internal/record"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/relay"
 	"github.com/headwater-media/headwater/internal/rtmp"
@@ -51,6 +52,7 @@ type Config struct {
 	Cluster Cluster `yaml:"cluster"`
 	HLS     HLS     `yaml:"hls"`
 	Relay   Relay   `yaml:"relay"`
+	Record  Record  `yaml:"record"`
 }
 
 // Cluster makes origins behind a load balancer share a stream directory
@@ -122,6 +124,30 @@ type Relay struct {
 	BackoffMax time.Duration `yaml:"backoff_max"`
 }
 
+// Record is recording (DVR): streams written to FLV files (README,
+// docs/config.md). The global keys apply to every app; Apps overrides
+// them per app.
+type Record struct {
+	// Enabled records every stream from when it goes live.
+	Enabled bool `yaml:"enabled"`
+	// Path is the file path template: {app}, {stream}, {start:LAYOUT}
+	// (UTC, a Go time layout), {seq}; no "..", every file inside the
+	// directory before the first variable.
+	Path string `yaml:"path"`
+	// SegmentDuration, if > 0, cuts a new file at the first keyframe
+	// after this much media time; 0 is one file per session.
+	SegmentDuration time.Duration `yaml:"segment_duration"`
+	// Format is flv or mp4 (fragmented MP4: H.264 and AAC only).
+	Format string `yaml:"format"`
+	// Apps overrides the keys above for an app.
+	Apps map[string]record.App `yaml:"apps"`
+}
+
+// RecordConfig is the global recording configuration the keys give.
+func (c Config) RecordConfig() record.Config {
+	return record.Config{Enabled: c.Record.Enabled, Path: c.Record.Path, SegmentDuration: c.Record.SegmentDuration, Format: c.Record.Format}
+}
+
 // TLS is the certificate of the RTMPS and HTTPS listeners, re-read on
 // SIGHUP (connections already open keep theirs).
 type TLS struct {
@@ -151,12 +177,15 @@ type Hooks struct {
 	// FailOpen allows when a deciding hook cannot be reached, times out
 	// or answers 5xx.
 	FailOpen bool `yaml:"fail_open"`
+	// OnRecordDone is told of every recorded file closed: its path,
+	// duration and size.
+	OnRecordDone string `yaml:"on_record_done"`
 }
 
 // HookConfig is the hooks' configuration the keys give.
 func (c Config) HookConfig() auth.HookConfig {
 	return auth.HookConfig{OnPublish: c.Hooks.OnPublish, OnPlay: c.Hooks.OnPlay, OnUnpublish: c.Hooks.OnUnpublish,
-		OnStop: c.Hooks.OnStop, Timeout: c.Hooks.Timeout, FailOpen: c.Hooks.FailOpen}
+		OnStop: c.Hooks.OnStop, OnRecordDone: c.Hooks.OnRecordDone, Timeout: c.Hooks.Timeout, FailOpen: c.Hooks.FailOpen}
 }
 
 // Auth is who may publish and play (docs/security.md): per app, ordered
@@ -321,6 +350,7 @@ func Default() Config {
 	cl := cluster.DefaultConfig()
 	hl := hls.DefaultConfig()
 	rl := relay.DefaultConfig()
+	rc := record.DefaultConfig()
 	c := Config{
 		RTMP:   RTMP{Addr: ":1935", MaxConns: in.MaxConns},
 		HTTP:   HTTP{Addr: ":8080", MaxConns: 20000, WriteTimeout: fl.WriteTimeout, TrustedProxies: []string{}},
@@ -340,6 +370,8 @@ func Default() Config {
 			AlwaysRemux: hl.AlwaysRemux},
 		Relay: Relay{Push: rl.Push, Streams: rl.Streams, ConnectTimeout: rl.ConnectTimeout,
 			BackoffMin: rl.BackoffMin, BackoffMax: rl.BackoffMax},
+		Record: Record{Enabled: rc.Enabled, Path: rc.Path, SegmentDuration: rc.SegmentDuration, Format: rc.Format,
+			Apps: map[string]record.App{}},
 	}
 	if bk.Auto {
 		c.Publish.Backup = BackupAuto
@@ -477,7 +509,8 @@ func (c Config) Validate() error {
 		}
 	}
 	for key, u := range map[string]string{"hooks.on_publish": c.Hooks.OnPublish, "hooks.on_play": c.Hooks.OnPlay,
-		"hooks.on_unpublish": c.Hooks.OnUnpublish, "hooks.on_stop": c.Hooks.OnStop} {
+		"hooks.on_unpublish": c.Hooks.OnUnpublish, "hooks.on_stop": c.Hooks.OnStop,
+		"hooks.on_record_done": c.Hooks.OnRecordDone} {
 		if u == "" {
 			continue
 		}
@@ -509,6 +542,18 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateCluster()...)
+	if err := c.RecordConfig().Validate("record"); err != nil {
+		errs = append(errs, err)
+	}
+	for app, a := range c.Record.Apps {
+		if err := checkAppName(app); err != nil {
+			errs = append(errs, fmt.Errorf("record.apps: %w", err))
+			continue
+		}
+		if err := a.Apply(c.RecordConfig()).Validate("record.apps." + app); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	switch c.Log.Format {
 	case "console", "json":
 	default:
@@ -553,6 +598,12 @@ func (c Config) validateCluster() []error {
 		}
 	}
 	return errs
+}
+
+// checkAppName refuses a record.apps key that cannot be an app.
+func checkAppName(app string) error {
+	_, err := registry.NewKey(app, "x")
+	return err
 }
 
 // AuthConfig is the auth configuration the keys give, with the keys file

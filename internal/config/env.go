@@ -209,6 +209,7 @@ var reloadable = map[string]bool{
 	"hooks.on_play":                 true,
 	"hooks.on_unpublish":            true,
 	"hooks.on_stop":                 true,
+	"hooks.on_record_done":          true,
 	"hooks.timeout":                 true,
 	"hooks.fail_open":               true,
 	"tls.cert_file":                 true,

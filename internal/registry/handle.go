@@ -274,12 +274,22 @@ type Player struct {
 // ID returns the player's unique id.
 func (p *Player) ID() uint64 { return p.id }
 
+// StreamID returns the id of the stream (publishing session) played.
+func (p *Player) StreamID() uint64 { return p.e.id }
+
 // Key returns the key of the stream played.
 func (p *Player) Key() Key { return p.e.key }
 
 // Subscribe starts receiving the stream's tags. One subscription per handle:
 // a second call returns the same subscriber.
 func (p *Player) Subscribe() (*stream.Subscriber, error) {
+	return p.SubscribeBounded(0, 0)
+}
+
+// SubscribeBounded is Subscribe with the subscriber's queue bounded by
+// queueBytes and queueDuration instead of the stream's (see
+// stream.Stream.SubscribeBounded): a recorder's larger tolerance.
+func (p *Player) SubscribeBounded(queueBytes int, queueDuration time.Duration) (*stream.Subscriber, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.released {
@@ -289,7 +299,7 @@ func (p *Player) Subscribe() (*stream.Subscriber, error) {
 		if p.kicked {
 			return nil, ErrKicked
 		}
-		p.sub = p.e.s.Subscribe()
+		p.sub = p.e.s.SubscribeBounded(queueBytes, queueDuration)
 		p.subscribed = time.Now()
 	}
 	return p.sub, nil

@@ -71,6 +71,16 @@ func (r *Registry) SetLimits(l Limits) {
 	r.mu.Unlock()
 }
 
+// WithOnPublish makes the registry call f with the key of every stream
+// that a primary publisher has just made live (not a backup joining),
+// without any lock held, from the publisher's goroutine: f must not
+// block (a recorder starts its own goroutine; HLS with always_remux takes
+// its muxer's handle). Each WithOnPublish adds one f; they are called in
+// order.
+func WithOnPublish(f func(Key)) Option {
+	return func(r *Registry) { r.onPublish = append(r.onPublish, f) }
+}
+
 // WithObserver reports session durations to o.
 func WithObserver(o Observer) Option { return func(r *Registry) { r.observer = o } }
 
@@ -123,12 +133,6 @@ type PullerFunc func(ctx context.Context, key Key, via string) error
 // Pull calls f.
 func (f PullerFunc) Pull(ctx context.Context, key Key, via string) error { return f(ctx, key, via) }
 
-// WithOnPublish calls f with the key of every stream that goes live (a
-// new stream, not a backup joining), after the publish, without locks
-// held, on the publishing goroutine: f must not block. Sinks that start
-// with a stream (HLS with always_remux) use it.
-func WithOnPublish(f func(Key)) Option { return func(r *Registry) { r.onPublish = f } }
-
 // WithPuller makes Pull use p.
 func WithPuller(p Puller) Option { return func(r *Registry) { r.puller = p } }
 
@@ -138,13 +142,14 @@ type Registry struct {
 	cfg      stream.Config
 	observer Observer // set in New, read-only after; may be nil
 	puller   Puller   // set in New, read-only after; may be nil
-	// onPublish is WithOnPublish's; set in New, read-only after; may be nil.
-	onPublish func(Key)
-	backup    Backup // set in New, read-only after
-	nextID    atomic.Uint64
+	backup   Backup   // set in New, read-only after
+	nextID   atomic.Uint64
 
 	refusedStreams atomic.Uint64
 	refusedPlayers atomic.Uint64
+
+	// onPublish are WithOnPublish's; set in New, read-only after.
+	onPublish []func(Key)
 
 	// mu guards limits, live, byID, alive and every entry's refs, publisher and
 	// players. It is a leaf lock: nothing else is locked while it is held,
@@ -240,6 +245,16 @@ func WithBackup(b Backup) Option { return func(r *Registry) { r.backup = b } }
 // it takes the stream over at its next keyframe when the primary goes or
 // stalls for Backup.FailoverAfter, and players see one continuous stream.
 func (r *Registry) PublishAs(key Key, info PublisherInfo, kick func(), role Role) (*Publisher, error) {
+	p, err := r.publishAs(key, info, kick, role)
+	if err == nil && !p.Backup() {
+		for _, f := range r.onPublish {
+			f(key)
+		}
+	}
+	return p, err
+}
+
+func (r *Registry) publishAs(key Key, info PublisherInfo, kick func(), role Role) (*Publisher, error) {
 	r.mu.Lock()
 	if e, ok := r.live[key]; ok {
 		if e.backup != nil || (role != RoleBackup && !r.backup.Auto && !e.standbys) {
@@ -270,9 +285,6 @@ func (r *Registry) PublishAs(key Key, info PublisherInfo, kick func(), role Role
 	r.live[key] = e
 	r.alive++
 	r.mu.Unlock()
-	if r.onPublish != nil {
-		r.onPublish(key)
-	}
 	return p, nil
 }
 

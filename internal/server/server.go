@@ -3,6 +3,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -29,6 +30,7 @@ import (
 	"github.com/headwater-media/headwater/internal/hls"
 	"github.com/headwater-media/headwater/internal/httpflv"
 	"github.com/headwater-media/headwater/internal/play"
+	"github.com/headwater-media/headwater/internal/record"
 	"github.com/headwater-media/headwater/internal/registry"
 	"github.com/headwater-media/headwater/internal/relay"
 	"github.com/headwater-media/headwater/internal/rtmp"
@@ -50,6 +52,8 @@ type Server struct {
 	// (nil without edge.directory; cluster itself when the URLs match).
 	cluster, lookup *cluster.Directory
 	relays          *relay.Manager
+	rec             *record.Manager
+	recFS           record.FS // WithRecordFS; nil: record.OS
 	auth            *auth.Authorizer
 	hooks           *auth.Hooks
 	proxies         *clientip.Resolver // http.trusted_proxies
@@ -76,6 +80,10 @@ type Server struct {
 // Option configures a Server in New.
 type Option func(*Server)
 
+// WithRecordFS makes recordings write through fsys (tests inject a full
+// disk); the default is the operating system's.
+func WithRecordFS(fsys record.FS) Option { return func(s *Server) { s.recFS = fsys } }
+
 // WithVersion sets the version GET /api/v1/server reports ("dev" if unset).
 func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
 
@@ -85,8 +93,10 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 	hist := api.NewHistograms()
 	sc := streamConfig(cfg)
 	sc.Totals = totals
-	var ed *edge.Edge // the registry's Puller, once made below
-	ropts := []registry.Option{registry.WithLimits(registryLimits(cfg)), registry.WithObserver(hist), registry.WithBackup(backupConfig(cfg))}
+	var ed *edge.Edge            // the registry's Puller, once made below
+	var recorder *record.Manager // told of every stream going live, once made below
+	ropts := []registry.Option{registry.WithLimits(registryLimits(cfg)), registry.WithObserver(hist), registry.WithBackup(backupConfig(cfg)),
+		registry.WithOnPublish(func(key registry.Key) { recorder.Published(key) })}
 	hlsSrv := &hls.Server{Config: hlsConfig(cfg), Log: log.With().Str("component", "hls").Logger()}
 	if cfg.HLS.AlwaysRemux {
 		ropts = append(ropts, registry.WithOnPublish(hlsSrv.Remux))
@@ -110,6 +120,15 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 		panic(err) // config.Validate checked it
 	}
 	s.hooks = auth.NewHooks(cfg.HookConfig(), s.id)
+	recorder, err = record.NewManager(reg, cfg.RecordConfig(), cfg.Record.Apps, log.With().Str("component", "record").Logger(),
+		record.WithFS(cmp.Or[record.FS](s.recFS, record.OS{})), record.WithDone(func(d record.Done) {
+			s.hooks.Notify(auth.OnRecordDone, auth.HookEvent{App: d.Key.App, Stream: d.Key.Name, Protocol: record.Protocol,
+				Path: d.Path, Duration: d.Duration.Seconds(), Bytes: d.Bytes})
+		}))
+	if err != nil {
+		panic(err) // config.Validate checked it
+	}
+	s.rec = recorder
 	if s.proxies, err = clientip.New(cfg.HTTP.TrustedProxies); err != nil {
 		panic(err) // config.Validate checked it
 	}
@@ -231,6 +250,9 @@ func flvConfig(cfg config.Config) play.Config {
 	return c
 }
 
+// Recorder returns the recordings' manager (for tests and embedding).
+func (s *Server) Recorder() *record.Manager { return s.rec }
+
 // Registry returns the stream registry (for tests and embedding).
 func (s *Server) Registry() *registry.Registry { return s.reg }
 
@@ -333,6 +355,29 @@ func (s *Server) Start() error {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "headwater_hook_notifications_dropped_total", Help: "on_unpublish/on_stop calls dropped because 1,024 were already in flight.",
 		}, func() float64 { return float64(s.hooks.Counts().Dropped) }))
+	recCounts := func(reason string) func() uint64 {
+		return func() uint64 { return s.rec.Counts().Errors[reason] }
+	}
+	recErrors := map[string]func() uint64{}
+	for _, r := range record.Reasons {
+		recErrors[r] = recCounts(r)
+	}
+	rtmpCounters = append(rtmpCounters,
+		api.NewLabelledCounter("headwater_record_errors_total",
+			"Recordings stopped by a file-system error, by reason: no_space (ENOSPC, EDQUOT), permission (EACCES, EPERM), read_only (EROFS), io (any other).",
+			"reason", recErrors),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "headwater_recordings", Help: "Streams being recorded now.",
+		}, func() float64 { return float64(s.rec.Active()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "headwater_record_dropped_frames_total", Help: "Frames a recorder skipped (to the next keyframe) because the disk was slower than the stream.",
+		}, func() float64 { return float64(s.rec.Counts().Dropped) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "headwater_record_files_total", Help: "Recorded files closed (synced to disk).",
+		}, func() float64 { return float64(s.rec.Counts().Files) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "headwater_record_bytes_total", Help: "Bytes written to recorded files.",
+		}, func() float64 { return float64(s.rec.Counts().Bytes) }))
 	events := &api.Events{Registry: s.reg, Totals: s.totals, Refusals: refusalCounts, Started: time.Now()}
 	refusalCounts[api.LimitEventClients] = func() uint64 { _, refused, _ := events.Counts(); return refused }
 	rtmpCounters = append(rtmpCounters,
@@ -343,7 +388,7 @@ func (s *Server) Start() error {
 			Name: "headwater_event_clients_dropped_total", Help: "GET /api/v1/events clients dropped for not reading a snapshot within 5 s.",
 		}, func() float64 { _, _, dropped := events.Counts(); return float64(dropped) }))
 	a := &api.API{
-		Registry: s.reg, Totals: s.totals, Events: events, HLS: s.hls, Pushes: s.relays,
+		Registry: s.reg, Totals: s.totals, Events: events, HLS: s.hls, Pushes: s.relays, Recorder: s.rec,
 		Metrics: api.NewMetrics(s.reg, s.totals, append(rtmpCounters, refused, api.NewLimitRefusals(refusalCounts), s.hist,
 			api.NewHLSMetrics(s.hls.Muxers))...),
 		Token: s.cfg.API.Token,
@@ -658,6 +703,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 	_ = s.relays.Shutdown(pctx)
 	cancel()
+	// Recordings of the ended streams close their files (synced); the
+	// on_record_done calls they make are waited for with the others below.
+	rctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+	recErr := s.rec.Close(rctx)
+	cancel()
 	// Players of ended streams drain within their drain timeout; give them
 	// that long, then cancel every request context. http.Server does not
 	// track HTTP-FLV players (their connections are hijacked): the
@@ -680,6 +730,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// out; wait for them (each bounded by hooks.timeout).
 	if herr := s.hooks.Wait(ctx); herr != nil && err == nil {
 		err = herr
+	}
+	if recErr != nil && err == nil {
+		err = fmt.Errorf("recordings: %w", recErr)
 	}
 	s.hooks.CloseIdle()
 	done := make(chan struct{})

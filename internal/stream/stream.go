@@ -423,7 +423,21 @@ func (s *Stream) startLocked(sub *Subscriber) {
 // ready; then the join batch; then every tag live. Subscribing to an ended
 // stream returns a subscriber whose Next reports ErrEnded.
 func (s *Stream) Subscribe() *Subscriber {
+	return s.subscribe(newSubscriber(s))
+}
+
+// SubscribeBounded is Subscribe with a queue bounded by queueBytes and
+// queueDuration instead of the stream's Config (a recorder's larger
+// tolerance); queueBytes <= 0 keeps the Config's bounds.
+func (s *Stream) SubscribeBounded(queueBytes int, queueDuration time.Duration) *Subscriber {
 	sub := newSubscriber(s)
+	if queueBytes > 0 {
+		sub.maxBytes, sub.maxDur = queueBytes, queueDuration
+	}
+	return s.subscribe(sub)
+}
+
+func (s *Stream) subscribe(sub *Subscriber) *Subscriber {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {

@@ -16,6 +16,11 @@ import (
 type Subscriber struct {
 	s    *Stream
 	wake chan struct{} // capacity 1: a pending wake-up for Next
+	// bounds, when non-zero, replace the stream's QueueBytes and
+	// QueueDuration for this subscriber (SubscribeBounded); set before
+	// it is added, read-only after.
+	maxBytes int
+	maxDur   time.Duration
 
 	// mu guards every field below it. Taken after Stream.mu (push is
 	// called with Stream.mu held); never held across I/O.
@@ -188,13 +193,17 @@ func (sub *Subscriber) appendLocked(t *Tag) {
 
 func (sub *Subscriber) overflowLocked(t *Tag) bool {
 	cfg := &sub.s.cfg
-	if cfg.QueueBytes > 0 && sub.qBytes+len(t.Data) > cfg.QueueBytes {
+	maxBytes, maxDur := cfg.QueueBytes, cfg.QueueDuration
+	if sub.maxBytes > 0 {
+		maxBytes, maxDur = sub.maxBytes, sub.maxDur
+	}
+	if maxBytes > 0 && sub.qBytes+len(t.Data) > maxBytes {
 		return true
 	}
 	// How long the oldest queued media tag has waited, in wall-clock time:
 	// timestamps say nothing about it (a publisher may jump them, or burst
 	// faster than real time), and headers are never dropped anyway.
-	if cfg.QueueDuration > 0 && !t.Header && sub.qMedia && t.arrival-sub.qFirst > cfg.QueueDuration {
+	if maxDur > 0 && !t.Header && sub.qMedia && t.arrival-sub.qFirst > maxDur {
 		return true
 	}
 	return false
