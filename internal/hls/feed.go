@@ -14,10 +14,6 @@ import (
 	"github.com/headwater-media/headwater/pkg/flv"
 )
 
-// errNotReady: the tracks are not known yet (no keyframe after the
-// sequence headers).
-var errNotReady = errors.New("hls: tracks not known yet")
-
 // feed turns a stream's FLV tags into gohlslib writes: it learns the
 // tracks from the sequence headers, starts the muxer at the first
 // keyframe (or the first audio frame of an audio-only stream), then
@@ -149,7 +145,7 @@ func (f *feed) header(tag *stream.Tag) (restart bool, err error) {
 		if ai.Format != flv.SoundFormatAAC && ai.FourCC != flv.FourCCAAC {
 			return false, fmt.Errorf("hls: audio format %d not supported", ai.Format)
 		}
-		var conf mpeg4audio.Config
+		var conf mpeg4audio.AudioSpecificConfig
 		if err := conf.Unmarshal(ai.Config); err != nil {
 			return false, fmt.Errorf("hls: AudioSpecificConfig: %w", err)
 		}
