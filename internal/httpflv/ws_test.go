@@ -624,7 +624,7 @@ func TestWSFLVClientFrames(t *testing.T) {
 			_, _, err = readFrame(t, br)
 		}
 		require.Truef(t, errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "reset"), "%s: %v", tc.name, err)
-		require.Eventually(t, func() bool { return len(fs.logs.stops(t)) == before+1 }, 2*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return len(fs.logs.stops(t)) == before+1 }, 10*time.Second, time.Millisecond)
 		require.Equal(t, tc.why, fs.logs.stops(t)[before]["reason"], tc.name)
 	}
 }
