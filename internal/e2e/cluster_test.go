@@ -93,6 +93,7 @@ func refused(t *testing.T, p *publisher) string {
 // origin 1's publisher ends its claim goes at once, origin 2 accepts the
 // key, and the edge's players continue from origin 2.
 func TestClusterOriginsShareKeysAndEdgesFindThem(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	r := redistest.Start(t)
 	o1 := startOrigin(t, r, cluster.OnDownLocal)
@@ -210,6 +211,7 @@ func TestClusterKilledNodesKeysFreeAfterTheLease(t *testing.T) {
 // key meanwhile are resolved when Redis is back: the older session keeps
 // it, the younger publisher is ended; every claim is in Redis again.
 func TestClusterRedisDown(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	r := redistest.Start(t)
 	o1 := startOrigin(t, r, cluster.OnDownLocal)

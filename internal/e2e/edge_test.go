@@ -46,6 +46,7 @@ func edgePulls(t *testing.T, s *testServer, result string) float64 {
 // player starts at a keyframe, and when an edge's last player leaves the
 // origin's count drops within the linger + 1 s.
 func TestEdgesServeOriginStreamsWithOneUpstreamEach(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	origin := startServer(t, nil)
 	const linger = time.Second

@@ -677,6 +677,6 @@ func loopRealTime(ctx context.Context, c *rtmptest.Conn, msgs []rtmptest.Message
 func skipInDeadlockPass(t *testing.T) {
 	t.Helper()
 	if lockcheck.Enabled() {
-		t.Skip("codec pass-through: covered by the -race pass")
+		t.Skip("a peer or codec check with no lock path of its own: covered by the -race pass")
 	}
 }

@@ -69,6 +69,10 @@ type testServer struct {
 	httpURL string // http://127.0.0.1:port
 }
 
+// startServer starts a server on its own random ports, so that scenarios
+// that mostly wait on peers and media (HLS, recording, cluster, push) can
+// run with t.Parallel: go test runs them after the others, GOMAXPROCS at a
+// time.
 func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 	t.Helper()
 	cfg := config.Default()

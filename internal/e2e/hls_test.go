@@ -58,6 +58,8 @@ func parseMedia(t *testing.T, body []byte) *playlist.Media {
 // cached, segments are; the muxer is a player of the stream (protocol
 // hls), and the requests are counted.
 func TestHLSPlays(t *testing.T) {
+	skipInDeadlockPass(t)
+	t.Parallel()
 	needFFmpeg(t)
 	s := startServer(t, nil)
 	pub := ffmpegPublish(t, s.rtmpURL+"/live/hls", "320x240")
@@ -117,6 +119,7 @@ func TestHLSPlays(t *testing.T) {
 // goes after the idle timeout while the stream is live; an unknown stream
 // is 404 at once.
 func TestHLSEndsAndIdles(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	const idle = time.Second
 	s := startServer(t, func(c *config.Config) {
@@ -200,6 +203,7 @@ func TestLLHLSBlockingReload(t *testing.T) {
 // rule, HLS needs the credential, which the playlists carry into their
 // segments' URLs.
 func TestHLSMPEGTSAndAuth(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	s := startServer(t, func(c *config.Config) {
 		c.HLS.Variant = "mpegts"
@@ -234,6 +238,7 @@ func TestHLSMPEGTSAndAuth(t *testing.T) {
 // TestHLSAlwaysRemux: with hls.always_remux the muxer starts with the
 // stream, before any request, and stays without requests.
 func TestHLSAlwaysRemux(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	s := startServer(t, func(c *config.Config) {
 		c.HLS.AlwaysRemux, c.HLS.IdleTimeout = true, 500*time.Millisecond

@@ -284,6 +284,7 @@ func newStallProxy(t *testing.T, dest string) *stallProxy {
 // origin's players go on without a gap, the push is cut off after
 // rtmp.write_timeout and retries; the stream's end stops it.
 func TestStalledPushDestinationDoesNotSlowPlayers(t *testing.T) {
+	skipInDeadlockPass(t)
 	needFFmpeg(t)
 	dest := startServer(t, nil)
 	proxy := newStallProxy(t, dest.RTMPAddr().String())
@@ -323,6 +324,7 @@ func TestStalledPushDestinationDoesNotSlowPlayers(t *testing.T) {
 // other's address): B's push carries A's id in its via chain, so A
 // refuses it, and B shows why; A's stream is not disturbed.
 func TestPushLoopIsRefused(t *testing.T) {
+	t.Parallel()
 	b := startServer(t, nil)
 	a := startServer(t, func(c *config.Config) {
 		c.Relay.Push = map[string][]string{"live": {b.rtmpURL + "/live/{stream}"}}
@@ -364,6 +366,7 @@ func TestPushLoopIsRefused(t *testing.T) {
 // gives the stream's pushes and its {stream_key}, over relay.push; the
 // stream's JSON lists them; DELETE by id stops one.
 func TestOnPublishHookChoosesThePushes(t *testing.T) {
+	t.Parallel()
 	dest := startServer(t, nil)
 	hooks := newHookServer(t)
 	hooks.set(func(ev auth.HookEvent, w http.ResponseWriter) {

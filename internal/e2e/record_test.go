@@ -122,6 +122,7 @@ func waitRecordings(t *testing.T, s *server.Server, n int) {
 // reads as 20 ± 1 s; the on_record_done hook gets its path, the
 // recordings list shows it.
 func TestRecordSessionDuration(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	dir := t.TempDir()
 	var (
@@ -190,6 +191,7 @@ func TestRecordSessionDuration(t *testing.T) {
 // keyframe a second, a 7 s session makes several files, each starting
 // with its headers and a keyframe, each read by ffprobe, named apart.
 func TestRecordSegmentsCutAtKeyframes(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	dir := t.TempDir()
 	s := startServer(t, func(c *config.Config) {
@@ -304,6 +306,7 @@ func (f *faultFile) Write(p []byte) (int, error) {
 // the stream's next session records again. The file holds whole tags
 // only.
 func TestRecordDiskFull(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	dir := t.TempDir()
 	fsys := &faultFS{}
@@ -366,6 +369,7 @@ func TestRecordDiskFull(t *testing.T) {
 // not live, 409 twice), the stream's JSON names the file, DELETE stops it
 // (404 if not recording).
 func TestRecordAPI(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	dir := t.TempDir()
 	s := startServer(t, func(c *config.Config) {
@@ -457,6 +461,7 @@ func TestRecordRealFullDisk(t *testing.T) {
 // TestRecordMP4: format mp4 records fragmented MP4 (H.264 + AAC) that
 // ffprobe reads with the session's duration, in 2 s segments too.
 func TestRecordMP4(t *testing.T) {
+	t.Parallel()
 	needFFmpeg(t)
 	dir := t.TempDir()
 	s := startServer(t, func(c *config.Config) {
