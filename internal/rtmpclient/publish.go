@@ -151,8 +151,10 @@ func writeSetChunkSize(nc net.Conn, deadline time.Time) error {
 // read is the reader goroutine: it reads and handles what the server
 // sends until the session ends or the connection fails.
 func (p *Publisher) read() {
-	defer close(p.readDone)
+	// Err is set before Context is done: readDone closes first (defers
+	// run last-in first-out).
 	defer p.end()
+	defer close(p.readDone)
 	for {
 		if _, err := p.c.ReadTag(); err != nil { // a tag from the server is ignored
 			p.readErr = err
