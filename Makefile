@@ -29,12 +29,12 @@ deps:
 
 ## test: lint (gofmt, vet, staticcheck), then unit + integration tests (including a 10 s torture run) with the race
 ## detector; the whole suite again with the lock-order detector (-tags
-## deadlock, see docs/lockcheck.md); every fuzz target for 2 s; the
+## deadlock, see docs/lockcheck.md); every fuzz target for 1 s; the
 ## patched go-rtmp's, go-amf0's and gohlslib's own tests.
 test: deps lint
 	TORTURE_DURATION=10s $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) $(PKGS)
 	TORTURE_DURATION=5s $(GO) test -tags deadlock -count=1 -timeout $(TESTTIMEOUT) $(PKGS)
-	FUZZTIME=2s scripts/fuzz.sh
+	FUZZTIME=1s scripts/fuzz.sh
 	cd third_party/go-rtmp && $(GO) test -race -count=1 -timeout 5m ./...
 	cd third_party/go-amf0 && $(GO) test -race -count=1 -timeout 5m ./...
 	cd third_party/gohlslib && $(GO) test -race -count=1 -timeout 5m ./...

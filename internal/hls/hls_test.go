@@ -63,6 +63,7 @@ func FuzzPlaylistURIs(f *testing.F) {
 		for _, u := range playlistURIs(b) {
 			require.NotContains(t, u, "/")
 			require.NotContains(t, u, "?")
+			require.NotContains(t, []string{"", ".", ".."}, u)
 		}
 	})
 }

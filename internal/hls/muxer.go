@@ -353,8 +353,8 @@ func playlistURIs(pl []byte) []string {
 		if i := strings.IndexByte(u, '?'); i >= 0 {
 			u = u[:i]
 		}
-		if u != "" {
-			out = append(out, path.Base(u))
+		if b := path.Base(u); u != "" && b != "/" && b != "." && b != ".." {
+			out = append(out, b)
 		}
 	}
 	sc := bufio.NewScanner(strings.NewReader(string(pl)))
