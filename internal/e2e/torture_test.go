@@ -413,7 +413,7 @@ func rtmpPlayOnce(ctx context.Context, r *rand.Rand, url string, st *tortureStat
 		if tag.Type == flv.TagVideo {
 			vi, err := flv.ParseVideo(tag.Data)
 			if err != nil {
-				fails.add("%s: bad video tag: %v", url, err)
+				fails.add("%s: bad video tag after %d tags: %v: ts %d len %d first % x", url, n, err, tag.Timestamp, len(tag.Data), tag.Data[:min(len(tag.Data), 48)])
 				return
 			}
 			if !vi.SequenceHeader && !vi.EndOfSequence {
@@ -481,7 +481,8 @@ func publishOnce(ctx context.Context, r *rand.Rand, addr, key string, tags []flv
 	}
 	defer raw.Close()
 	_ = raw.SetDeadline(time.Now().Add(30 * time.Second))
-	cc, err := rtmp.NewClientConn(raw, &rtmp.ConnConfig{})
+	pc := &publisherConn{Conn: raw}
+	cc, err := rtmp.NewClientConn(pc, &rtmp.ConnConfig{})
 	if err != nil {
 		return
 	}
@@ -514,8 +515,8 @@ func publishOnce(ctx context.Context, r *rand.Rand, addr, key string, tags []flv
 					_ = s.DeleteStream(&rtmpmsg.NetStreamDeleteStream{StreamID: s.StreamID()})
 				}
 				if mode == 2 {
-					// Half a chunk header and payload, then RST.
-					_, _ = raw.Write([]byte{0x06, 0x00, 0x00, 0x10, 0x00, 0x10})
+					// Half a chunk header, after the last whole message, then RST.
+					pc.resetMidChunk(cc)
 					if tc, ok := raw.(*net.TCPConn); ok {
 						_ = tc.SetLinger(0)
 					}
@@ -548,6 +549,77 @@ func publishOnce(ctx context.Context, r *rand.Rand, addr, key string, tags []flv
 			}
 		}
 		offset += tags[len(tags)-1].ts + 40
+	}
+}
+
+// halfChunk is the start of a chunk that never ends: a type 0 header on
+// chunk stream 6 cut after its timestamp and two bytes of its length.
+var halfChunk = []byte{0x06, 0x00, 0x00, 0x10, 0x00, 0x10}
+
+// publisherConn is a torture publisher's connection as its go-rtmp client
+// sees it, so that the publisher can end the session with halfChunk.
+//
+// go-rtmp writes a message from a goroutine of its own after
+// Stream.Write has returned, chunk by chunk (the fixture's 4822-byte
+// keyframe is two chunks at 4096). Bytes written straight to the socket
+// meanwhile land in front of chunks still queued, and the server reads
+// another chunk stream than the one meant. In front of that keyframe (5 s
+// into a session), halfChunk's header took 6 bytes of the keyframe's
+// header and 4096 bytes as its payload; the first chunk's last two bytes
+// read as two empty messages on new chunk streams; and the second chunk
+// (type 3 on chunk stream 5) began a new video message of the previous
+// one's length, 154 bytes from the keyframe's byte 4096 (0xfb ...): players
+// got "reserved video frame type 7", which the server had been sent. So
+// go-rtmp writes through Write, and resetMidChunk lets it finish first.
+type publisherConn struct {
+	net.Conn
+
+	cut     atomic.Bool    // a go-rtmp write failed: a chunk may be cut short
+	writing sync.WaitGroup // go-rtmp's writes in progress
+
+	// mu guards closed and every writing.Add, so that no Add races the
+	// Wait in Close. Never held across I/O.
+	mu     sync.Mutex
+	closed bool // go-rtmp closed it: it writes nothing more
+}
+
+func (c *publisherConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	c.writing.Add(1)
+	c.mu.Unlock()
+	defer c.writing.Done()
+	n, err := c.Conn.Write(b)
+	if err != nil {
+		c.cut.Store(true)
+	}
+	return n, err
+}
+
+// Close ends go-rtmp's use of the connection, not the connection (the
+// publisher closes that), once its writes in progress have returned: one
+// still blocked on a server that does not read is cut short.
+func (c *publisherConn) Close() error {
+	_ = c.Conn.SetWriteDeadline(time.Now())
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.writing.Wait()
+	return c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+}
+
+// resetMidChunk closes cc, which waits (up to 3 s) until go-rtmp has
+// written every message queued, then writes halfChunk, on a chunk
+// boundary. If a go-rtmp write was cut short, the stream already ends
+// mid-chunk and nothing is added: bytes after a cut chunk would be read as
+// its payload.
+func (c *publisherConn) resetMidChunk(cc *rtmp.ClientConn) {
+	_ = cc.Close()
+	if !c.cut.Load() {
+		_, _ = c.Conn.Write(halfChunk)
 	}
 }
 
@@ -774,7 +846,7 @@ func playOnce(ctx context.Context, r *rand.Rand, url string, st *tortureStats, f
 			}
 			vi, err := flv.ParseVideo(tag.Data)
 			if err != nil {
-				fails.add("%s: bad video tag: %v", url, err)
+				fails.add("%s: bad video tag after %d tags: %v: ts %d len %d first % x", url, n, err, tag.Timestamp, len(tag.Data), tag.Data[:min(len(tag.Data), 48)])
 				return
 			}
 			if !vi.SequenceHeader && !vi.EndOfSequence {
