@@ -137,8 +137,17 @@ func TestHooksDecide(t *testing.T) {
 	require.NoError(t, err)
 	p.Close()
 
+	// The publish's on_publish event (the plays above may have reached
+	// the hook server first: the stream is in the registry while its
+	// on_publish hook runs).
 	hs.mu.Lock()
-	first := hs.events[0]
+	var first auth.HookEvent
+	for _, ev := range hs.events {
+		if ev.Action == auth.OnPublish {
+			first = ev
+			break
+		}
+	}
 	hs.mu.Unlock()
 	require.Equal(t, auth.OnPublish, first.Action)
 	require.Equal(t, "live", first.App)
