@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -93,42 +92,18 @@ type Publisher struct {
 // description), ctx's error, or the I/O error (a timeout after
 // Options.Timeout).
 func Publish(ctx context.Context, rawURL string, opts Options) (*Publisher, error) {
-	t, err := parseURL(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	opts = opts.withDefaults()
-	setupBy := time.Now().Add(opts.Timeout)
-	dialCtx, cancel := context.WithDeadline(ctx, setupBy)
-	defer cancel()
-	nc, err := dial(dialCtx, t, opts)
-	if err != nil {
-		return nil, err
-	}
-	c := newPlayer(nc, opts, setupBy)
-	c.target, c.publish = t, true
-	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
-	err = c.setUp()
-	if err == nil {
+	c, err := open(ctx, rawURL, opts, true, func(c *Player, setupCtx context.Context, setupBy time.Time) error {
 		// Publish.Start came after the publish command: go-rtmp has
 		// nothing left to write, and writes nothing from now on.
-		err = c.cs.HandOver(dialCtx)
-	}
-	if err == nil {
-		err = writeSetChunkSize(nc, setupBy)
-	}
-	if !stop() && err == nil {
-		err = errClosed // ctx ended just as the set-up did; the connection is closing
-	}
-	if err != nil {
-		_ = c.Close()
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			err = ctxErr
+		if err := c.cs.HandOver(setupCtx); err != nil {
+			return err
 		}
-		name, _, _ := strings.Cut(t.name, "?") // the query may hold a token
-		return nil, fmt.Errorf("rtmp: publish %s/%s: %w", t.tcURL, name, err)
+		return writeSetChunkSize(c.nc, setupBy)
+	})
+	if err != nil {
+		return nil, err
 	}
-	p := &Publisher{c: c, nc: nc, msid: c.streamID, name: t.name, readDone: make(chan struct{}),
+	p := &Publisher{c: c, nc: c.nc, msid: c.streamID, name: c.target.name, readDone: make(chan struct{}),
 		scratch: make([]byte, 0, 32*maxChunkHeader)}
 	p.ended, p.end = context.WithCancel(context.Background())
 	c.control, c.handedOver = p.queue, true

@@ -295,6 +295,16 @@ func (o Options) withDefaults() Options {
 // server's description), ErrStreamEnded, ctx's error, or the I/O error
 // (a timeout after Options.Timeout).
 func Play(ctx context.Context, rawURL string, opts Options) (*Player, error) {
+	return open(ctx, rawURL, opts, false, nil)
+}
+
+// open dials rawURL and runs the play or the publish set-up (see Play
+// and Publish), then the caller's next step, then (if not nil), within
+// the set-up's context and deadline. A ctx cancel aborts it all. On an error the connection is
+// closed, and the error names the action and the stream, not its query
+// (it may hold a token).
+func open(ctx context.Context, rawURL string, opts Options, publish bool,
+	then func(p *Player, setupCtx context.Context, setupBy time.Time) error) (*Player, error) {
 	t, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -308,9 +318,12 @@ func Play(ctx context.Context, rawURL string, opts Options) (*Player, error) {
 		return nil, err
 	}
 	p := newPlayer(nc, opts, setupBy)
-	p.target = t
+	p.target, p.publish = t, publish
 	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
 	err = p.setUp()
+	if err == nil && then != nil {
+		err = then(p, dialCtx, setupBy)
+	}
 	if !stop() && err == nil {
 		err = errClosed // ctx ended just as the set-up did; the connection is closing
 	}
@@ -319,8 +332,12 @@ func Play(ctx context.Context, rawURL string, opts Options) (*Player, error) {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = ctxErr
 		}
+		action := "play"
+		if publish {
+			action = "publish"
+		}
 		name, _, _ := strings.Cut(t.name, "?") // the query may hold a token
-		return nil, fmt.Errorf("rtmp: play %s/%s: %w", t.tcURL, name, err)
+		return nil, fmt.Errorf("rtmp: %s %s/%s: %w", action, t.tcURL, name, err)
 	}
 	return p, nil
 }
