@@ -227,7 +227,7 @@ func NewMetrics(reg *registry.Registry, totals *stream.Totals, extra ...promethe
 			func() float64 { return float64(f()) })
 	}
 	m.MustRegister(
-		gauge("headwater_streams", "Live streams (with a publisher).", func(s registry.Stats) int { return s.Streams }),
+		gauge("headwater_streams", "Live streams (with a publisher, or waiting in their grace).", func(s registry.Stats) int { return s.Streams }),
 		gauge("headwater_publishers", "Connected publishers.", func(s registry.Stats) int { return s.Publishers }),
 		gauge("headwater_players", "Connected HTTP-FLV players.", func(s registry.Stats) int { return s.Players }),
 		counter("headwater_bytes_in_total", "Media bytes received from publishers.", totals.BytesIn.Load),
@@ -235,9 +235,22 @@ func NewMetrics(reg *registry.Registry, totals *stream.Totals, extra ...promethe
 		counter("headwater_dropped_frames_total", "Frames dropped for slow players.", totals.FramesDropped.Load),
 		counter(TimestampRepairsMetric, "Frames whose timestamps were repaired: a step back, a jump beyond stream.max_ts_jump, a wrap.", totals.TimestampRepairs.Load),
 		NewStreamCollector(reg),
+		graceCounter(reg),
 	)
 	m.MustRegister(extra...)
 	return m
+}
+
+// graceCounter counts the graces of dropped publishers (publish.grace)
+// by how they ended.
+func graceCounter(reg *registry.Registry) prometheus.Collector {
+	counts := map[string]func() uint64{}
+	for _, end := range []registry.GraceEnd{registry.GraceResumed, registry.GraceExpired, registry.GraceKicked, registry.GraceShutdown} {
+		counts[end.String()] = func() uint64 { return reg.Graces()[end] }
+	}
+	return NewLabelledCounter("headwater_grace_total",
+		"Streams whose publisher dropped and that waited in their grace (publish.grace), by how the grace ended: resumed, expired, kicked, shutdown.",
+		"result", counts)
 }
 
 // TimestampRepairsMetric counts repaired frame timestamps server-wide.

@@ -75,13 +75,16 @@ type streamJSON struct {
 	// Backup is the hot standby publisher (?role=backup), null if none.
 	Backup *backupJSON `json:"backup"`
 
-	// State is "live" once players get media, "starting" before.
-	State     string     `json:"state"`
-	StartedAt time.Time  `json:"started_at"`
-	BitrateIn int64      `json:"bitrate_in"` // bits/s over stream.RateWindow
-	BytesOut  uint64     `json:"bytes_out"`
-	Video     *videoJSON `json:"video"`
-	Audio     *audioJSON `json:"audio"`
+	// State is "live" once players get media, "starting" before, "grace"
+	// while its publisher has dropped (publish.grace).
+	State string `json:"state"`
+	// GraceEndsAt is when the grace runs out; only in state "grace".
+	GraceEndsAt *time.Time `json:"grace_ends_at,omitempty"`
+	StartedAt   time.Time  `json:"started_at"`
+	BitrateIn   int64      `json:"bitrate_in"` // bits/s over stream.RateWindow
+	BytesOut    uint64     `json:"bytes_out"`
+	Video       *videoJSON `json:"video"`
+	Audio       *audioJSON `json:"audio"`
 	// TimestampRepairs counts frames whose timestamps were repaired
 	// (steps back, jumps beyond stream.max_ts_jump, wraps).
 	TimestampRepairs uint64 `json:"timestamp_repairs"`
@@ -150,6 +153,9 @@ func newStreamJSON(s registry.StreamInfo, now time.Time) streamJSON {
 	}
 	if s.Media.Ready {
 		out.State = "live"
+	}
+	if !s.GraceUntil.IsZero() {
+		out.State, out.GraceEndsAt = "grace", &s.GraceUntil
 	}
 	if s.Media.Encoder != "" {
 		out.Publisher.Encoder = s.Media.Encoder

@@ -217,6 +217,14 @@ type Publish struct {
 	// FailoverAfter: a backup takes over at its next keyframe when the
 	// primary has sent no coded frame for this long (or has gone).
 	FailoverAfter time.Duration `yaml:"failover_after"`
+	// Grace keeps the stream of a publisher that drops (connection lost,
+	// media timeout) live with its players for this long: a publish of
+	// the key within it resumes the stream. 0 is off.
+	Grace time.Duration `yaml:"grace"`
+	// GraceOnCleanStop gives a publisher that unpublishes cleanly
+	// (FCUnpublish, deleteStream) the grace too; off, its players end at
+	// once.
+	GraceOnCleanStop bool `yaml:"grace_on_clean_stop"`
 }
 
 // Edge makes the server an edge: streams not live here are pulled from
@@ -359,7 +367,8 @@ func Default() Config {
 		Log:    Log{Level: "info", Format: "console"},
 		Edge: Edge{Origins: append([]string{}, ed.Origins...), AllowPublish: !in.RefusePublish, ConnectTimeout: ed.ConnectTimeout,
 			Linger: ed.Linger, FailoverTimeout: ed.FailoverTimeout},
-		Publish: Publish{Backup: BackupOff, FailoverAfter: bk.FailoverAfter},
+		Publish: Publish{Backup: BackupOff, FailoverAfter: bk.FailoverAfter, Grace: registry.DefaultGrace,
+			GraceOnCleanStop: in.GraceOnCleanStop},
 		Auth: Auth{ClockSkew: auth.DefaultClockSkew, Keys: map[string]string{}, Apps: map[string]auth.App{},
 			Backoff: auth.DefaultBackoff},
 		Hooks: Hooks{Timeout: auth.DefaultHookTimeout},
@@ -492,6 +501,9 @@ func (c Config) Validate() error {
 	if least := hls.MinSegmentCount(c.HLS.LowLatency); c.HLS.SegmentCount < least {
 		errs = append(errs, fmt.Errorf("hls.segment_count: must be at least %d%s, got %d", least,
 			map[bool]string{true: " with hls.low_latency", false: ""}[c.HLS.LowLatency], c.HLS.SegmentCount))
+	}
+	if c.Publish.Grace < 0 {
+		errs = append(errs, fmt.Errorf("publish.grace: must be 0 (off) or more, got %s", c.Publish.Grace))
 	}
 	positive("auth.clock_skew", c.Auth.ClockSkew)
 	positive("hooks.timeout", c.Hooks.Timeout)

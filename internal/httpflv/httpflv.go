@@ -249,12 +249,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// player (DELETE /api/v1/players/{id}) cancels its context.
 	ctx, kick := context.WithCancel(r.Context())
 	defer kick()
-	info := registry.PlayerInfo{Remote: remote, UserAgent: r.UserAgent(), Protocol: protocol}
+	via := r.URL.Query().Get(registry.ViaParam)
+	info := registry.PlayerInfo{Remote: remote, UserAgent: r.UserAgent(), Protocol: protocol, Relay: via != ""}
 	player, err := h.Registry.PlayWith(key, info, kick)
 	if errors.Is(err, registry.ErrNotFound) {
 		// Not live here: an edge pulls it from an origin (one pull for
 		// every player asking), then it is an ordinary live stream.
-		if perr := h.Registry.Pull(ctx, key, r.URL.Query().Get(registry.ViaParam)); perr == nil {
+		if perr := h.Registry.Pull(ctx, key, via); perr == nil {
 			player, err = h.Registry.PlayWith(key, info, kick)
 		}
 	}

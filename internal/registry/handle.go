@@ -20,6 +20,8 @@ type Publisher struct {
 	id   uint64 // the stream's writer token while it is the primary
 	info PublisherInfo
 	kick func() // may be nil
+	// resumed: it took a stream over from its grace (immutable).
+	resumed bool
 
 	// mode is modePrimary, modeBackup or modePromoting. Changed under
 	// entry.roleMu, read by Write under mu.
@@ -49,6 +51,10 @@ func (p *Publisher) Key() Key { return p.e.key }
 
 // ID returns the stream's unique id.
 func (p *Publisher) ID() uint64 { return p.e.id }
+
+// Resumed reports whether the publisher resumed a stream in its grace
+// (see Drop) rather than starting one.
+func (p *Publisher) Resumed() bool { return p.resumed }
 
 // Backup reports whether the publisher is a standby now.
 func (p *Publisher) Backup() bool { return p.mode.Load() != modePrimary }
@@ -199,12 +205,24 @@ func (p *Publisher) Stream() (*stream.Stream, error) {
 // Release ends the publisher's part: a backup leaves; a primary hands the
 // stream to its backup if it has one (which writes from its next
 // keyframe), else ends the stream and frees the key. It drops the
-// publisher's reference. Only the first call has an effect.
-func (p *Publisher) Release() {
+// publisher's reference. Only the first Release or Drop has an effect.
+func (p *Publisher) Release() { _ = p.release(false) }
+
+// Drop is Release for a publisher that is gone without meaning to end
+// the stream (its connection broke, its media stopped): a primary alone
+// keeps the stream live and its key taken for the registry's grace
+// (WithGrace), its players waiting, and a publish of the key within it
+// resumes the stream. The publisher's reference becomes the grace's.
+// Without a grace, after Kick or EndGraces, it is Release. Only the first
+// Release or Drop has an effect. It reports whether the stream went into
+// its grace.
+func (p *Publisher) Drop() bool { return p.release(true) }
+
+func (p *Publisher) release(drop bool) (graced bool) {
 	p.mu.Lock()
 	if p.released {
 		p.mu.Unlock()
-		return
+		return false
 	}
 	p.released = true
 	standby := p.standby
@@ -213,7 +231,11 @@ func (p *Publisher) Release() {
 	if standby != nil {
 		standby.Free()
 	}
-	p.r.releasePublisher(p)
+	graced, relays := p.r.releasePublisher(p, drop)
+	for _, relay := range relays {
+		relay.kickNow()
+	}
+	return graced
 }
 
 // SetOrigin records that an edge pull now reads from origin (remote: its

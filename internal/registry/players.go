@@ -21,6 +21,10 @@ type PlayerInfo struct {
 	// Protocol is how it plays, as its sink names it: "http-flv",
 	// "rtmp", "ws-flv".
 	Protocol string
+	// Relay marks an edge's upstream pull (a request with ViaParam): it
+	// is kicked when the stream's publisher drops into its grace, and
+	// refused during it, so that the edge fails over to a live origin.
+	Relay bool
 }
 
 // AddSent counts n bytes written to the player (and to its stream's bytes

@@ -140,10 +140,13 @@ func WithPuller(p Puller) Option { return func(r *Registry) { r.puller = p } }
 // New.
 type Registry struct {
 	cfg      stream.Config
-	observer Observer // set in New, read-only after; may be nil
-	puller   Puller   // set in New, read-only after; may be nil
-	backup   Backup   // set in New, read-only after
+	observer Observer      // set in New, read-only after; may be nil
+	puller   Puller        // set in New, read-only after; may be nil
+	backup   Backup        // set in New, read-only after
+	grace    time.Duration // set in New, read-only after (WithGrace); 0 is off
 	nextID   atomic.Uint64
+
+	graces [graceEnds]atomic.Uint64 // how graces ended, by graceEnd
 
 	refusedStreams atomic.Uint64
 	refusedPlayers atomic.Uint64
@@ -160,6 +163,8 @@ type Registry struct {
 	byID    map[uint64]*Player // every player handle held, on live and ended streams
 	alive   int                // entries whose stream has not been freed
 	players int                // player handles held, on live and ended streams
+	graced  int                // live entries held only by their grace reference
+	closing bool               // EndGraces ran: Drop is Release from now on
 }
 
 // entry is one stream object and its references. The stream may outlive
@@ -189,6 +194,13 @@ type entry struct {
 	primary   *Publisher // writes the stream; nil once unpublished
 	backup    *Publisher // standby (Backup), nil if none
 	standbys  bool       // a backup has joined: a returning publisher becomes the backup
+	noGrace   bool       // Kick ran: the publisher's Drop ends the stream
+	// graceUntil is when the grace of a dropped publisher runs out (zero
+	// when the stream has a publisher); graceTimer ends it then, unless
+	// graceGen has moved on (a resume, a kick or shutdown ended it first).
+	graceUntil time.Time
+	graceTimer *time.Timer
+	graceGen   uint64
 
 	// out
 	bytesOut atomic.Uint64 // written to its players (Player.AddSent)
@@ -245,18 +257,33 @@ func WithBackup(b Backup) Option { return func(r *Registry) { r.backup = b } }
 // it takes the stream over at its next keyframe when the primary goes or
 // stalls for Backup.FailoverAfter, and players see one continuous stream.
 func (r *Registry) PublishAs(key Key, info PublisherInfo, kick func(), role Role) (*Publisher, error) {
-	p, err := r.publishAs(key, info, kick, role)
-	if err == nil && !p.Backup() {
-		for _, f := range r.onPublish {
-			f(key)
+	for {
+		p, err := r.publishAs(key, info, kick, role)
+		if err == errGraceGone {
+			continue
 		}
+		// A new stream, not a backup joining nor a resume (the stream
+		// and its sinks go on).
+		if err == nil && !p.Backup() {
+			for _, f := range r.onPublish {
+				f(key)
+			}
+		}
+		return p, err
 	}
-	return p, err
 }
+
+// errGraceGone: the grace a publish was to resume ended meanwhile; the
+// key is free, try again.
+var errGraceGone = errors.New("grace ended")
 
 func (r *Registry) publishAs(key Key, info PublisherInfo, kick func(), role Role) (*Publisher, error) {
 	r.mu.Lock()
 	if e, ok := r.live[key]; ok {
+		if !e.graceUntil.IsZero() {
+			r.mu.Unlock()
+			return r.resume(e, info, kick)
+		}
 		if e.backup != nil || (role != RoleBackup && !r.backup.Auto && !e.standbys) {
 			r.mu.Unlock()
 			return nil, ErrStreamBusy
@@ -324,8 +351,8 @@ func (r *Registry) PlayWith(key Key, info PlayerInfo, kick func()) (*Player, err
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.live[key]
-	if !ok {
-		return nil, ErrNotFound
+	if !ok || (info.Relay && !e.graceUntil.IsZero()) {
+		return nil, ErrNotFound // an edge looks for a live publisher elsewhere
 	}
 	if r.limits.MaxPlayersPerStream > 0 && len(e.players) >= r.limits.MaxPlayersPerStream {
 		r.refusedPlayers.Add(1)
@@ -372,9 +399,18 @@ func (r *Registry) Kick(key Key) error {
 			kicks = append(kicks, p.kick)
 		}
 	}
+	var graced bool
+	var gen uint64
+	if ok {
+		e.noGrace = true // a kicked publisher's stream ends, grace or not
+		graced, gen = !e.graceUntil.IsZero(), e.graceGen
+	}
 	r.mu.Unlock()
 	if !ok {
 		return ErrNotFound
+	}
+	if graced {
+		r.endGrace(e, gen, GraceKicked)
 	}
 	for _, k := range kicks { // the backup too, or it would take over
 		k()
@@ -386,7 +422,11 @@ func (r *Registry) Kick(key Key) error {
 // a primary with a backup hands the stream over to it (it writes from its
 // next keyframe on); a primary alone ends the stream and frees the key.
 // The last release frees the stream.
-func (r *Registry) releasePublisher(p *Publisher) {
+// With drop, a primary alone keeps the stream and its key for the grace
+// (WithGrace) instead: its reference becomes the grace reference, and the
+// relays (edges) playing the stream are returned, to be kicked by the
+// caller once no lock is held.
+func (r *Registry) releasePublisher(p *Publisher, drop bool) (graced bool, relays []*Player) {
 	e := p.e
 	e.roleMu.Lock()
 	defer e.roleMu.Unlock()
@@ -398,6 +438,10 @@ func (r *Registry) releasePublisher(p *Publisher) {
 		e.backup = nil
 	case e.primary == p && e.backup != nil && e.published:
 		promoted, e.primary, e.backup = e.backup, e.backup, nil
+	case e.primary == p && drop && r.grace > 0 && !r.closing && !e.noGrace && e.published:
+		e.primary = nil
+		relays = r.startGraceLocked(e)
+		graced = true
 	case e.primary == p:
 		e.primary = nil
 		unpublish = e.published
@@ -406,10 +450,13 @@ func (r *Registry) releasePublisher(p *Publisher) {
 			delete(r.live, e.key)
 		}
 	}
-	e.refs--
-	free := e.refs == 0
-	if free {
-		r.alive--
+	free := false
+	if !graced { // else the reference is the grace's now
+		e.refs--
+		free = e.refs == 0
+		if free {
+			r.alive--
+		}
 	}
 	r.mu.Unlock()
 
@@ -427,6 +474,7 @@ func (r *Registry) releasePublisher(p *Publisher) {
 	if free {
 		e.s.Free()
 	}
+	return graced, relays
 }
 
 // release drops a player's reference; the last release frees the stream.
@@ -449,8 +497,8 @@ func (r *Registry) release(e *entry, player *Player) {
 
 // Stats is a snapshot of the registry's counts.
 type Stats struct {
-	Streams    int // live keys (with a publisher)
-	Publishers int
+	Streams    int // live keys: with a publisher, or in their grace
+	Publishers int // live keys with a publisher
 	Players    int // player handles held, on live and ended streams
 	Alive      int // stream objects not yet freed
 }
@@ -459,7 +507,7 @@ type Stats struct {
 func (r *Registry) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return Stats{Streams: len(r.live), Publishers: len(r.live), Players: r.players, Alive: r.alive}
+	return Stats{Streams: len(r.live), Publishers: len(r.live) - r.graced, Players: r.players, Alive: r.alive}
 }
 
 // PlayersByProtocol counts the player handles held by
@@ -486,11 +534,14 @@ type StreamInfo struct {
 	Started   time.Time
 	Publisher PublisherInfo
 	// Backup describes the standby publisher, nil if none.
-	Backup   *PublisherInfo
-	Players  int
-	BytesIn  uint64
-	BytesOut uint64 // written to its players, those gone included
-	Dropped  uint64
+	Backup *PublisherInfo
+	// GraceUntil is when the grace of a stream whose publisher dropped
+	// runs out; zero while it has a publisher.
+	GraceUntil time.Time
+	Players    int
+	BytesIn    uint64
+	BytesOut   uint64 // written to its players, those gone included
+	Dropped    uint64
 	// TimestampRepairs counts the frames whose timestamps were repaired.
 	TimestampRepairs uint64
 	Media            stream.MediaInfo
@@ -502,7 +553,7 @@ func (r *Registry) Streams() []StreamInfo {
 	out := make([]StreamInfo, 0, len(r.live))
 	entries := make([]*entry, 0, len(r.live))
 	for _, e := range r.live {
-		out = append(out, StreamInfo{Key: e.key, Players: len(e.players), Backup: e.backupInfoLocked()})
+		out = append(out, StreamInfo{Key: e.key, Players: len(e.players), Backup: e.backupInfoLocked(), GraceUntil: e.graceUntil})
 		entries = append(entries, e)
 	}
 	r.mu.Unlock()
@@ -519,7 +570,7 @@ func (r *Registry) Stream(key Key) (StreamInfo, error) {
 	e, ok := r.live[key]
 	var info StreamInfo
 	if ok {
-		info = StreamInfo{Key: e.key, Players: len(e.players), Backup: e.backupInfoLocked()}
+		info = StreamInfo{Key: e.key, Players: len(e.players), Backup: e.backupInfoLocked(), GraceUntil: e.graceUntil}
 	}
 	r.mu.Unlock()
 	if !ok {

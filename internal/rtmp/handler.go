@@ -42,6 +42,7 @@ type handler struct {
 	current atomic.Pointer[registry.Publisher] // pub, for kick on other goroutines
 	started time.Time
 	badTags int
+	endNow  bool      // the session broke a rule: its stream gets no grace
 	rate    rateMeter // media bytes of the current publish, when MaxPublishBitrate is set
 }
 
@@ -179,7 +180,7 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	h.current.Store(pub)
 	h.log = h.log.With().Str("app", key.App).Str("stream", key.Name).Uint64("stream_id", pub.ID()).Logger()
 	h.conn.startPublishing()
-	h.log.Info().Str("encoder", h.encoder).Bool("backup", pub.Backup()).Msg("publish start")
+	h.log.Info().Str("encoder", h.encoder).Bool("backup", pub.Backup() && !pub.Resumed()).Bool("resumed", pub.Resumed()).Msg("publish start")
 	if h.srv.relays != nil && !pub.Backup() {
 		h.srv.relays.Live(key, via, ans)
 	}
@@ -215,6 +216,7 @@ func (h *handler) media(typ uint8, ts uint32, payload io.Reader) error {
 	if limit := h.srv.maxBitrate.Load(); limit > 0 && h.pub != nil {
 		if bps := h.rate.add(now, n); bps > limit {
 			h.srv.refusedBitrate.Add(1)
+			h.endNow = true
 			h.srv.refusalLog(h.log).Warn().Str("limit", LimitPublishBitrate).Int64("bitrate", bps).
 				Int64("max", limit).Msg("publisher disconnected: limit exceeded")
 			return fmt.Errorf("%w: %d bit/s over %d s, limit %d", errBitrate, bps, rateWindow, limit)
@@ -300,23 +302,26 @@ func (h *handler) OnUnknownMessage(_ uint32, msg rtmpmsg.Message) error {
 }
 
 func (h *handler) OnFCUnpublish(_ uint32, _ *rtmpmsg.NetStreamFCUnpublish) error {
-	h.unpublish("unpublish")
+	h.unpublish("unpublish", true)
 	return nil
 }
 
 func (h *handler) OnDeleteStream(_ uint32, _ *rtmpmsg.NetStreamDeleteStream) error {
-	h.unpublish("delete stream")
+	h.unpublish("delete stream", true)
 	h.stopPlaying()
 	return nil
 }
 
 func (h *handler) OnClose() {
-	h.unpublish("connection closed")
+	h.unpublish("connection closed", false)
 	h.stopPlaying()
 }
 
-// unpublish releases the stream (idempotent) and logs the session once.
-func (h *handler) unpublish(reason string) {
+// unpublish releases the stream (idempotent) and logs the session once. A
+// publisher that just went away (clean: it said it stops) drops its
+// stream into the registry's grace; one that said so, or broke a limit,
+// ends it (see Config.GraceOnCleanStop).
+func (h *handler) unpublish(reason string, clean bool) {
 	if h.pub == nil {
 		return
 	}
@@ -325,13 +330,21 @@ func (h *handler) unpublish(reason string) {
 		bytesIn, dropped = s.BytesIn(), s.FramesDropped()
 	}
 	h.current.Store(nil)
-	h.pub.Release()
-	h.unclaim() // after the handle: this node never serves a key it no longer claims
+	grace := false
+	if !h.endNow && (!clean || h.srv.cfg.GraceOnCleanStop) {
+		grace = h.pub.Drop()
+	} else {
+		h.pub.Release()
+	}
+	// After the handle: this node never serves a key it no longer
+	// claims. The claim is the publisher session's: a stream in its
+	// grace is not held cluster-wide, and a resume claims it again.
+	h.unclaim()
 	h.pub, h.unclaim = nil, nil
 	h.srv.hooks.Notify(auth.OnUnpublish, h.hookEv) // once per publish: pub is nil from here
 	h.conn.stopPublishing()
 	h.log.Info().Dur("duration", time.Since(h.started)).Uint64("bytes", bytesIn).
-		Uint64("dropped", dropped).Int("bad_tags", h.badTags).Str("reason", reason).Msg("publish stop")
+		Uint64("dropped", dropped).Int("bad_tags", h.badTags).Str("reason", reason).Bool("grace", grace).Msg("publish stop")
 }
 
 // errBitrate ends a publisher over Config.MaxPublishBitrate.

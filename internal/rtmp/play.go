@@ -53,13 +53,14 @@ func (h *handler) OnPlay(sctx *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	// Take the reference before anything that can block. Kicking the
 	// player (DELETE /api/v1/players/{id}) cancels its context.
 	ctx, cancel := context.WithCancel(h.srv.baseCtx)
-	info := registry.PlayerInfo{Remote: remote, UserAgent: h.encoder, Protocol: ProtocolRTMP}
+	q, _ := url.ParseQuery(query)
+	via := q.Get(registry.ViaParam)
+	info := registry.PlayerInfo{Remote: remote, UserAgent: h.encoder, Protocol: ProtocolRTMP, Relay: via != ""}
 	p, err := h.srv.reg.PlayWith(key, info, cancel)
 	if errors.Is(err, registry.ErrNotFound) {
 		// Not live here: an edge pulls it from an origin (one pull for
 		// every player asking), then it is an ordinary live stream.
-		q, _ := url.ParseQuery(query)
-		if perr := h.srv.reg.Pull(ctx, key, q.Get(registry.ViaParam)); perr == nil {
+		if perr := h.srv.reg.Pull(ctx, key, via); perr == nil {
 			p, err = h.srv.reg.PlayWith(key, info, cancel)
 		}
 	}

@@ -66,6 +66,10 @@ type Config struct {
 	// ProxyProtocol: every connection starts with a PROXY protocol v1 or
 	// v2 header, whose source is the client's address.
 	ProxyProtocol bool
+	// GraceOnCleanStop gives a publisher that unpublishes cleanly
+	// (FCUnpublish or deleteStream) the registry's grace too, as one that
+	// drops does (registry.Publisher.Drop); off, its players end at once.
+	GraceOnCleanStop bool
 }
 
 // DefaultConfig returns the defaults.

@@ -96,7 +96,8 @@ func New(cfg config.Config, log zerolog.Logger, opts ...Option) *Server {
 	var ed *edge.Edge            // the registry's Puller, once made below
 	var recorder *record.Manager // told of every stream going live, once made below
 	ropts := []registry.Option{registry.WithLimits(registryLimits(cfg)), registry.WithObserver(hist), registry.WithBackup(backupConfig(cfg)),
-		registry.WithOnPublish(func(key registry.Key) { recorder.Published(key) })}
+		registry.WithOnPublish(func(key registry.Key) { recorder.Published(key) }),
+		registry.WithGrace(cfg.Publish.Grace)}
 	hlsSrv := &hls.Server{Config: hlsConfig(cfg), Log: log.With().Str("component", "hls").Logger()}
 	if cfg.HLS.AlwaysRemux {
 		ropts = append(ropts, registry.WithOnPublish(hlsSrv.Remux))
@@ -190,6 +191,7 @@ func rtmpConfig(cfg config.Config) rtmp.Config {
 	c.MaxMessageSize, c.MaxPartialBytes, c.MaxChunkStreams = cfg.RTMP.MaxMessageSize, cfg.RTMP.MaxPartialBytes, cfg.RTMP.MaxChunkStreams
 	c.RefusePublish = cfg.IsEdge() && !cfg.Edge.AllowPublish
 	c.ProxyProtocol = cfg.RTMP.ProxyProtocol
+	c.GraceOnCleanStop = cfg.Publish.GraceOnCleanStop
 	return c
 }
 
@@ -675,6 +677,9 @@ func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
 // Shutdown stops accepting, ends publishers (so players drain and end),
 // then ends remaining players and waits, all within ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
+	// No grace when shutting down: streams in theirs end now, and
+	// publishers about to drop end theirs.
+	s.reg.EndGraces()
 	// RTMP first: publishers end, so players drain what is queued. Give it
 	// 2 s here; if a connection is slower, it is waited for again below.
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)

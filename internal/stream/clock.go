@@ -30,6 +30,7 @@ type trackClock struct {
 	offset   uint32 // out = in + offset, modulo 2^32
 	interval uint32 // measured frame interval, ms (moving average)
 	behind   bool   // the last frame was a little behind and got lastOut+1
+	rebase   bool   // the next frame starts a new timeline (Stream.Rebase)
 }
 
 // serialDelta is b - a as a signed step in serial-number arithmetic.
@@ -45,6 +46,7 @@ func inRange(last, out uint32, maxJump int64) bool {
 // whether it had to be repaired. other is the stream's other track.
 func (c *trackClock) repair(in uint32, other *trackClock, maxJump int64) (out uint32, repaired bool) {
 	if !c.started {
+		c.rebase = false // a first frame starts its timeline anyway
 		switch {
 		case other.started:
 			// Join the other track's timeline, unless that puts this
@@ -62,6 +64,11 @@ func (c *trackClock) repair(in uint32, other *trackClock, maxJump int64) (out ui
 		return c.lastOut, repaired
 	}
 
+	if c.rebase {
+		// A new publishing session: its clock says nothing about ours.
+		c.rebase, c.lastIn = false, in
+		return c.jump(in, other, maxJump), false
+	}
 	d := serialDelta(c.lastIn, in)
 	c.lastIn = in
 	out = in + c.offset
@@ -82,17 +89,23 @@ func (c *trackClock) repair(in uint32, other *trackClock, maxJump int64) (out ui
 		c.lastOut++
 		return c.lastOut, true
 	}
-	// A discontinuity: go on one frame interval later, or on the other
-	// track's timeline if that lands within the bound (both tracks jumped).
+	return c.jump(in, other, maxJump), true
+}
+
+// jump starts a new timeline at in after a discontinuity: one frame
+// interval after the last output, or on the other track's timeline if
+// that lands within the bound (both tracks jumped), so that they stay in
+// sync. An other track whose rebase is pending is still on the old one.
+func (c *trackClock) jump(in uint32, other *trackClock, maxJump int64) uint32 {
 	c.behind = false
-	out = c.lastOut + c.frameInterval()
-	if other.started {
+	out := c.lastOut + c.frameInterval()
+	if other.started && !other.rebase {
 		if alt := in + other.offset; inRange(c.lastOut, alt, maxJump) {
 			out = alt
 		}
 	}
 	c.offset, c.lastOut = out-in, out
-	return out, true
+	return out
 }
 
 func (c *trackClock) noteInterval(d uint32) {

@@ -246,3 +246,41 @@ func ExampleStream_timestampRepair() {
 	fmt.Println("repairs:", s.TimestampRepairs())
 	// Output: 1000 1033 1066 1099 1132 1165 repairs: 1
 }
+
+// A resumed session (Rebase) whose clock starts again near its first
+// session's, a little ahead of it or far behind: each track goes on one
+// frame interval after its last frame, the tracks stay in sync, frames
+// after that keep the new session's spacing, and none of it counts as a
+// repair.
+func TestRebaseContinuesEachTrack(t *testing.T) {
+	for _, restart := range []uint32{0, 4980, 5200, 1 << 31} {
+		t.Run(fmt.Sprint(restart), func(t *testing.T) {
+			s := New(testConfig())
+			sub := s.Subscribe()
+			defer s.Unsubscribe(sub)
+			publishHeaders(t, s)
+			for ts := uint32(0); ts <= 5000; ts += 40 {
+				write(t, s, flv.TagVideo, ts, st.AVCFrame(ts%1000 == 0, 10))
+				write(t, s, flv.TagAudio, ts+3, st.AACFrame(4))
+			}
+			drain(t, sub)
+			s.Rebase()
+			var last [2]uint32
+			for i, ts := 0, restart; i < 50; i, ts = i+1, ts+40 {
+				write(t, s, flv.TagVideo, ts, st.AVCFrame(i == 0, 10))
+				write(t, s, flv.TagAudio, ts+3, st.AACFrame(4))
+				tags := drain(t, sub)
+				v, a := tags[len(tags)-2].Timestamp, tags[len(tags)-1].Timestamp
+				if i == 0 {
+					require.Equal(t, uint32(5040), v, "video goes on one frame interval after 5000")
+					require.InDelta(t, v, a, 40, "audio joins video's new timeline")
+				} else {
+					require.Equal(t, last[1]+40, v, "the new session's spacing")
+					require.Equal(t, last[0]+40, a)
+				}
+				last = [2]uint32{a, v}
+			}
+			require.Zero(t, s.TimestampRepairs(), "a rebase is not a repair")
+		})
+	}
+}

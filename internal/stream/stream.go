@@ -175,6 +175,17 @@ func (s *Stream) SetWriter(writer uint64) {
 	s.mu.Unlock()
 }
 
+// Rebase makes each track's next coded frame follow one frame interval
+// after the track's last one, whatever its timestamp, and the frames
+// after it keep their spacing from there: a publisher resuming the stream
+// (the registry's grace) starts a clock of its own, and players see the
+// track's timeline go on. A track's headers keep taking its current time.
+func (s *Stream) Rebase() {
+	s.mu.Lock()
+	s.clock[trackAudio].rebase, s.clock[trackVideo].rebase = true, true
+	s.mu.Unlock()
+}
+
 // SinceFrame returns how long ago the last coded frame was written (as
 // Frames counts them), or since New when none was.
 func (s *Stream) SinceFrame(now time.Time) time.Duration {
