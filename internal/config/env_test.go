@@ -152,3 +152,18 @@ func TestChanged(t *testing.T) {
 	require.True(t, Reloadable("http.max_conns"))
 	require.False(t, Reloadable("http.addr"))
 }
+
+// TestPublishGrace: publish.grace is 10 s unless set, 0 turns it off,
+// negative is refused; grace_on_clean_stop is off unless set.
+func TestPublishGrace(t *testing.T) {
+	d := Default()
+	require.Equal(t, 10*time.Second, d.Publish.Grace)
+	require.False(t, d.Publish.GraceOnCleanStop)
+	c := Default()
+	require.NoError(t, c.ApplyEnv([]string{"HEADWATER_PUBLISH_GRACE=0", "HEADWATER_PUBLISH_GRACE_ON_CLEAN_STOP=true"}))
+	require.Zero(t, c.Publish.Grace)
+	require.True(t, c.Publish.GraceOnCleanStop)
+	require.NoError(t, c.Validate())
+	c.Publish.Grace = -time.Second
+	require.ErrorContains(t, c.Validate(), "publish.grace")
+}

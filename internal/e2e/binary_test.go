@@ -107,7 +107,8 @@ func startBinaryOn(t testing.TB, rtmpAddr, httpAddr string, env []string, args .
 	bin := headwaterBin(t)
 	p := &proc{rtmp: rtmpAddr, httpAd: httpAddr, out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"-rtmp-addr", p.rtmp, "--http-addr", p.httpAd, "-log-format", "json"}, args...)...)
-	p.cmd.Env = append(os.Environ(), env...)
+	// As in startServer: no grace unless the scenario asks for one.
+	p.cmd.Env = append(append(os.Environ(), "HEADWATER_PUBLISH_GRACE=0"), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	require.NoError(t, p.cmd.Start())
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()

@@ -198,7 +198,9 @@ func TestEdgeUnknownStreamIs404Fast(t *testing.T) {
 // first.
 func TestEdgeFailsOverToAnotherOrigin(t *testing.T) {
 	needFFmpeg(t)
-	a := startServer(t, nil)
+	// A keeps its stream for publish.grace when its publisher is killed:
+	// the edge must not wait for it, but fail over at once.
+	a := startServer(t, func(c *config.Config) { c.Publish.Grace = config.Default().Publish.Grace })
 	b := startServer(t, nil)
 	e := startEdge(t, time.Second, a.httpURL, b.rtmpURL)
 	pubA := ffmpegPublish(t, a.rtmpURL+"/live/f", "320x240")

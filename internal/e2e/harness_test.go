@@ -77,6 +77,10 @@ func startServer(t *testing.T, mutate func(*config.Config)) *testServer {
 	t.Helper()
 	cfg := config.Default()
 	cfg.RTMP.Addr, cfg.HTTP.Addr = "127.0.0.1:0", "127.0.0.1:0"
+	// Scenarios end a stream by killing its publisher and expect its
+	// players to end at once; the grace scenarios (grace_test.go) set
+	// publish.grace.
+	cfg.Publish.Grace = 0
 	if mutate != nil {
 		mutate(&cfg)
 	}

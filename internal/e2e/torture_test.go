@@ -121,12 +121,14 @@ type tortureStats struct {
 	hostile, idleCut                                                                                     atomic.Int64
 	rtmpPlays, upstreamResets, originRestarts, authRounds, denied                                        atomic.Int64
 	pushKicks                                                                                            atomic.Int64
+	graces                                                                                               [4]atomic.Int64 // by registry.GraceEnd
 }
 
 func (s *tortureStats) String() string {
-	return fmt.Sprintf("publishes %d (refused %d, resets %d), hostile publishes %d, idle connections cut %d, plays %d HTTP-FLV + %d RTMP (404 %d, clean ends %d, truncated %d, stalled %d, slow %d, aborted %d), kicks %d, edge upstream resets %d, origin restarts %d, rounds with hooks %d (plays denied %d), pushes kicked at their destination %d",
+	return fmt.Sprintf("publishes %d (refused %d, resets %d), hostile publishes %d, idle connections cut %d, plays %d HTTP-FLV + %d RTMP (404 %d, clean ends %d, truncated %d, stalled %d, slow %d, aborted %d), kicks %d, edge upstream resets %d, origin restarts %d, rounds with hooks %d (plays denied %d), pushes kicked at their destination %d, graces resumed %d, expired %d, kicked %d, ended by shutdown %d",
 		s.publishes.Load(), s.pubRefused.Load(), s.pubResets.Load(), s.hostile.Load(), s.idleCut.Load(), s.plays.Load(), s.rtmpPlays.Load(), s.notFound.Load(),
-		s.cleanEnds.Load(), s.truncated.Load(), s.stalls.Load(), s.slow.Load(), s.aborts.Load(), s.kicks.Load(), s.upstreamResets.Load(), s.originRestarts.Load(), s.authRounds.Load(), s.denied.Load(), s.pushKicks.Load())
+		s.cleanEnds.Load(), s.truncated.Load(), s.stalls.Load(), s.slow.Load(), s.aborts.Load(), s.kicks.Load(), s.upstreamResets.Load(), s.originRestarts.Load(), s.authRounds.Load(), s.denied.Load(), s.pushKicks.Load(),
+		s.graces[registry.GraceResumed].Load(), s.graces[registry.GraceExpired].Load(), s.graces[registry.GraceKicked].Load(), s.graces[registry.GraceShutdown].Load())
 }
 
 // watchdog records a dump of every goroutine's stack when a guarded
@@ -193,6 +195,15 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 		cfg.Hooks.OnPlay, cfg.Hooks.OnStop, cfg.Hooks.OnUnpublish = hooks.url+"/play", hooks.url+"/stop", hooks.url+"/unpublish"
 		cfg.Hooks.Timeout = time.Second
 		st.authRounds.Add(1)
+	}
+	// Reconnect grace: off, short (graces expire within the round) or the
+	// default (resumed by the next publisher of the key, kicked, or ended
+	// by a shutdown or restart).
+	switch rand.New(rand.NewSource(seed + 1)).Intn(3) {
+	case 0:
+		cfg.Publish.Grace = 0
+	case 1:
+		cfg.Publish.Grace = 400 * time.Millisecond
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel)
 	// Every stream is pushed to a second server (kicked there now and
@@ -328,6 +339,9 @@ func runRound(t *testing.T, seed int64, d time.Duration, tags []flvTag, useFFmpe
 		stopShutdown()
 		require.NoError(t, err, "%s shutdown within 5 s", what)
 		require.Equal(t, registry.Stats{}, s.Registry().Stats(), "%s registry must be empty after round seed %d", what, seed)
+		for end, n := range s.Registry().Graces() {
+			st.graces[end].Add(int64(n))
+		}
 	}
 	if rng.Intn(2) == 0 {
 		sleepCtx(context.Background(), d/2)
