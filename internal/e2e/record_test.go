@@ -315,6 +315,7 @@ func TestRecordDiskFull(t *testing.T) {
 	cfg.RTMP.Addr, cfg.HTTP.Addr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Record.Enabled = true
 	cfg.Record.Path = dir + "/{app}/{stream}.flv"
+	cfg.Publish.Grace = 0 // the killed publisher's next publish is a new session, as in startServer
 	require.NoError(t, cfg.Validate())
 	srv := server.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), server.WithRecordFS(fsys))
 	require.NoError(t, srv.Start())
