@@ -9,12 +9,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/headwater-media/headwater/internal/auth"
 	"github.com/headwater-media/headwater/internal/config"
+	"github.com/headwater-media/headwater/internal/registry"
+	"github.com/headwater-media/headwater/internal/rtmptest"
+	st "github.com/headwater-media/headwater/internal/stream/streamtest"
 	"github.com/headwater-media/headwater/pkg/flv"
 )
 
@@ -258,4 +263,76 @@ func TestGraceAtTheOriginKeepsEdgePlayers(t *testing.T) {
 	require.Empty(t, res.backwards)
 	res.checkTimeline(t, 1000)
 	second.kill()
+}
+
+// TestGraceRefusedResumeKeepsPlayers: in a stream's grace, a publish of
+// its key that the on_publish hook refuses does not end the stream: the
+// players wait on, the grace runs to when it would have ended, and an
+// allowed publish then resumes the stream for them.
+func TestGraceRefusedResumeKeepsPlayers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	hs := newHookServer(t)
+	hs.set(func(ev auth.HookEvent, w http.ResponseWriter) {
+		if strings.Contains(ev.Query, "deny") {
+			w.WriteHeader(http.StatusForbidden)
+		}
+	})
+	s := startServer(t, func(c *config.Config) {
+		c.Publish.Grace = time.Minute
+		c.Hooks.OnPublish, c.Auth.Backoff = hs.URL, 0
+	})
+	key := registry.Key{App: "live", Name: "rg"}
+	publish := func(name string) *rtmptest.Conn {
+		c, err := rtmptest.Dial(s.RTMPAddr().String(), 10*time.Second)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		require.NoError(t, c.Connect("live"))
+		require.NoError(t, c.Publish(name))
+		return c
+	}
+	send := func(c *rtmptest.Conn, ts uint32) {
+		require.NoError(t, c.Send(rtmptest.TypeVideo, ts, st.Payload(st.AVCSeqHeader())))
+		require.NoError(t, c.Send(rtmptest.TypeVideo, ts, st.Payload(st.AVCFrame(true, 100))))
+		require.NoError(t, c.Send(rtmptest.TypeVideo, ts+40, st.Payload(st.AVCFrame(false, 100))))
+	}
+	first := publish("rg")
+	require.Eventually(t, func() bool { _, err := s.Registry().Stream(key); return err == nil }, 5*time.Second, 5*time.Millisecond)
+	send(first, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := play(ctx, s.httpURL+"/live/rg.flv")
+	p.waitKey(t, 5*time.Second)
+	n := waitCount(t, p)
+
+	first.Close() // the connection breaks: a drop, not a stop
+	var until time.Time
+	require.Eventually(t, func() bool {
+		info, err := s.Registry().Stream(key)
+		until = info.GraceUntil
+		return err == nil && !until.IsZero()
+	}, 5*time.Second, 5*time.Millisecond)
+
+	denied := publish("rg?deny=1")
+	select {
+	case <-denied.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the refused publisher's connection is still open")
+	}
+	info, err := s.Registry().Stream(key)
+	require.NoError(t, err, "still live")
+	require.Equal(t, until, info.GraceUntil, "in the grace it was in")
+	require.Equal(t, 1, info.Players)
+
+	second := publish("rg")
+	send(second, 0)
+	p.waitTags(t, n+3, 5*time.Second)
+	info, err = s.Registry().Stream(key)
+	require.NoError(t, err)
+	require.True(t, info.GraceUntil.IsZero(), "resumed")
+	cancel()
+	res := p.result(t, 5*time.Second)
+	require.Equal(t, 1, res.headers)
+	require.Empty(t, res.backwards)
 }

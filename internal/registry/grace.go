@@ -48,7 +48,7 @@ func (r *Registry) Graces() [graceEnds]uint64 {
 	return out
 }
 
-// startGraceLocked holds e for the grace with the reference of the
+// startGraceLocked holds e until its grace runs out with the reference of the
 // primary that dropped, and arms the timer that ends it. It returns the
 // relays playing e: an edge pulling the stream must look for a live
 // publisher elsewhere rather than wait (its own failover decides), so
@@ -57,13 +57,13 @@ func (r *Registry) Graces() [graceEnds]uint64 {
 // The grace reference is released exactly once, by whichever of resume,
 // endGrace (expiry, Kick, EndGraces) first finds graceGen unchanged under
 // Registry.mu and moves it on.
-func (r *Registry) startGraceLocked(e *entry) (relays []*Player) {
+func (r *Registry) startGraceLocked(e *entry, until time.Time) (relays []*Player) {
 	e.graceGen++
 	gen := e.graceGen
-	e.graceUntil = time.Now().Add(r.grace)
+	e.graceUntil = until
 	// The timer's goroutine is owned by the grace: it runs once and
 	// returns at once if the grace has ended by then.
-	e.graceTimer = time.AfterFunc(r.grace, func() { r.endGrace(e, gen, GraceExpired) })
+	e.graceTimer = time.AfterFunc(time.Until(until), func() { r.endGrace(e, gen, GraceExpired) })
 	r.graced++
 	for p := range e.players {
 		if p.info.Relay {
@@ -129,8 +129,9 @@ func (r *Registry) resume(e *entry, info PublisherInfo, kick func()) (*Publisher
 		r.mu.Unlock()
 		return nil, errGraceGone
 	}
+	until := e.graceUntil
 	r.stopGraceLocked(e)
-	p := &Publisher{r: r, e: e, id: r.nextID.Add(1), info: info, kick: kick, resumed: true}
+	p := &Publisher{r: r, e: e, id: r.nextID.Add(1), info: info, kick: kick, resumed: true, resumedUntil: until}
 	p.mode.Store(modePromoting)
 	e.primary = p
 	r.mu.Unlock()

@@ -255,3 +255,89 @@ func TestGraceReferenceReleasedOnce(t *testing.T) {
 		graces = 0
 	}
 }
+
+// TestRefusedResumeKeepsTheGrace: a publish that resumed a stream in its
+// grace and drops before its first frame (the on_publish hook or the
+// cluster refused it) gives the stream back to that grace, ending when it
+// would have; the players wait on, and a later publish resumes it. One
+// that wrote frames gets a grace of its own.
+func TestRefusedResumeKeepsTheGrace(t *testing.T) {
+	r := New(stream.DefaultConfig(), WithGrace(time.Minute))
+	p, err := r.Publish(testKey, PublisherInfo{}, nil)
+	require.NoError(t, err)
+	graceStart(t, p, 1, st.AVCSeqHeader(), 0)
+	pl, err := r.Play(testKey, "viewer")
+	require.NoError(t, err)
+	defer pl.Release()
+	sub, err := pl.Subscribe()
+	require.NoError(t, err)
+	drain(t, sub)
+	require.True(t, p.Drop())
+	info, err := r.Stream(testKey)
+	require.NoError(t, err)
+	until := info.GraceUntil
+
+	refused, err := r.Publish(testKey, PublisherInfo{Remote: "refused"}, nil)
+	require.NoError(t, err)
+	require.True(t, refused.Resumed())
+	require.True(t, refused.Drop(), "back into the grace")
+	info, err = r.Stream(testKey)
+	require.NoError(t, err)
+	require.Equal(t, until, info.GraceUntil, "the grace it took, not a new one")
+
+	n, err := r.Publish(testKey, PublisherInfo{Remote: "next"}, nil)
+	require.NoError(t, err)
+	require.True(t, n.Resumed())
+	graceStart(t, n, 2, st.AVCSeqHeader(), 0)
+	got := drain(t, sub)
+	require.NotEmpty(t, got, "the stream went on")
+	require.True(t, n.Drop())
+	info, err = r.Stream(testKey)
+	require.NoError(t, err)
+	require.True(t, info.GraceUntil.After(until), "a publisher that wrote gets a grace of its own")
+	require.Equal(t, uint64(2), r.Graces()[GraceResumed])
+
+	// A resume dropped when the grace it took has run out ends the stream.
+	r2 := New(stream.DefaultConfig(), WithGrace(50*time.Millisecond))
+	p, err = r2.Publish(testKey, PublisherInfo{}, nil)
+	require.NoError(t, err)
+	graceStart(t, p, 1, st.AVCSeqHeader(), 0)
+	require.True(t, p.Drop())
+	late, err := r2.Publish(testKey, PublisherInfo{}, nil)
+	require.NoError(t, err)
+	require.True(t, late.Resumed())
+	time.Sleep(60 * time.Millisecond) // the time a refusing hook took: what is tested
+	require.False(t, late.Drop())
+	require.Equal(t, Stats{}, r2.Stats())
+}
+
+// TestPromotingPublisherStaysBackupAfterAStallTakeover: a resumed
+// publisher waiting for its keyframe, overtaken by a backup that joined
+// and found the stream silent, is the backup from then on; its keyframe
+// does not make it primary again.
+func TestPromotingPublisherStaysBackupAfterAStallTakeover(t *testing.T) {
+	const after = 50 * time.Millisecond
+	r := New(stream.DefaultConfig(), WithGrace(time.Minute), WithBackup(Backup{FailoverAfter: after}))
+	p, err := r.Publish(testKey, PublisherInfo{}, nil)
+	require.NoError(t, err)
+	graceStart(t, p, 1, st.AVCSeqHeader(), 0)
+	require.True(t, p.Drop())
+	n, err := r.Publish(testKey, PublisherInfo{Remote: "resumed"}, nil)
+	require.NoError(t, err)
+	require.True(t, n.Backup(), "waits for its keyframe")
+	b, err := r.PublishAs(testKey, PublisherInfo{Remote: "backup"}, nil, RoleBackup)
+	require.NoError(t, err)
+	time.Sleep(after) // the stream's silence is what is tested
+	require.NoError(t, b.Write(flv.TagVideo, 0, st.AVCSeqHeader()))
+	require.NoError(t, b.Write(flv.TagVideo, 0, frameOf(2, true)))
+	require.False(t, b.Backup(), "the backup took the silent stream over")
+	require.NoError(t, n.Write(flv.TagVideo, 0, st.AVCSeqHeader()))
+	require.NoError(t, n.Write(flv.TagVideo, 0, frameOf(3, true)))
+	require.True(t, n.Backup(), "the overtaken publisher stays the backup")
+	info, err := r.Stream(testKey)
+	require.NoError(t, err)
+	require.Equal(t, "backup", info.Publisher.Remote)
+	n.Release()
+	b.Release()
+	requireEmpty(t, r)
+}

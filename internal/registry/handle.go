@@ -20,8 +20,10 @@ type Publisher struct {
 	id   uint64 // the stream's writer token while it is the primary
 	info PublisherInfo
 	kick func() // may be nil
-	// resumed: it took a stream over from its grace (immutable).
-	resumed bool
+	// resumed: it took a stream over from its grace, which was to run
+	// out at resumedUntil (both immutable).
+	resumed      bool
+	resumedUntil time.Time
 
 	// mode is modePrimary, modeBackup or modePromoting. Changed under
 	// entry.roleMu, read by Write under mu.
@@ -120,8 +122,10 @@ func (p *Publisher) takeOver(typ uint8, data []byte) bool {
 		return false
 	}
 	if p.mode.Load() == modePromoting {
-		p.mode.Store(modePrimary)
-		return true
+		// A backup that joined meanwhile may have taken the stream over
+		// from it (a stall: it had not written yet) and made it the
+		// backup; then it stays one.
+		return p.mode.CompareAndSwap(modePromoting, modePrimary)
 	}
 	e, r := p.e, p.r
 	if e.s.SinceFrame(time.Now()) < r.backup.FailoverAfter {
@@ -213,7 +217,10 @@ func (p *Publisher) Release() { _ = p.release(false) }
 // keeps the stream live and its key taken for the registry's grace
 // (WithGrace), its players waiting, and a publish of the key within it
 // resumes the stream. The publisher's reference becomes the grace's.
-// Without a grace, after Kick or EndGraces, it is Release. Only the first
+// Without a grace, after Kick or EndGraces, it is Release. A publisher
+// that resumed a stream and dropped before its first coded frame (its
+// hook or cluster claim refused it, say) gives the stream back to the
+// grace it took it from, which ends when it would have. Only the first
 // Release or Drop has an effect. It reports whether the stream went into
 // its grace.
 func (p *Publisher) Drop() bool { return p.release(true) }

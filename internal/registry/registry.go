@@ -430,6 +430,10 @@ func (r *Registry) releasePublisher(p *Publisher, drop bool) (graced bool, relay
 	e := p.e
 	e.roleMu.Lock()
 	defer e.roleMu.Unlock()
+	until := time.Now().Add(r.grace)
+	if p.resumed && p.frames.Load() == 0 {
+		until = p.resumedUntil // back to the grace it took, not a new one
+	}
 	r.mu.Lock()
 	var promoted *Publisher
 	unpublish := false
@@ -438,9 +442,9 @@ func (r *Registry) releasePublisher(p *Publisher, drop bool) (graced bool, relay
 		e.backup = nil
 	case e.primary == p && e.backup != nil && e.published:
 		promoted, e.primary, e.backup = e.backup, e.backup, nil
-	case e.primary == p && drop && r.grace > 0 && !r.closing && !e.noGrace && e.published:
+	case e.primary == p && drop && r.grace > 0 && !r.closing && !e.noGrace && e.published && time.Until(until) > 0:
 		e.primary = nil
-		relays = r.startGraceLocked(e)
+		relays = r.startGraceLocked(e, until)
 		graced = true
 	case e.primary == p:
 		e.primary = nil

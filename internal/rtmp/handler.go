@@ -139,7 +139,7 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 		claimed := time.Now()
 		rel, err := h.srv.claimer.Claim(h.srv.baseCtx, key, func() { h.kick(pub) })
 		if err != nil {
-			pub.Release()
+			refused(pub)
 			code := rtmpmsg.NetStreamOnStatusCodePublishFailed
 			if errors.Is(err, registry.ErrStreamBusy) {
 				code = rtmpmsg.NetStreamOnStatusCodePublishBadName
@@ -161,7 +161,7 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 		var why string
 		if ok, why, ans = h.srv.hooks.DecideAnswer(h.srv.baseCtx, auth.Publish, ev); !ok {
 			unclaim()
-			pub.Release()
+			refused(pub)
 			h.srv.auth.Fail(areq, auth.ReasonHook)
 			h.srv.refusalLog(h.log).Warn().Str("app", key.App).Str("stream", key.Name).Str("hook", why).
 				Msg("publish refused by the on_publish hook")
@@ -171,7 +171,7 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	st, err := pub.Stream()
 	if err != nil { // released already (shutdown): nothing to publish into
 		unclaim()
-		pub.Release()
+		refused(pub)
 		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed, Description: err.Error(), Err: err}
 	}
 	h.pub, h.unclaim, h.started, h.stream, h.frames = pub, unclaim, time.Now(), st, pub.Frames()
@@ -345,6 +345,18 @@ func (h *handler) unpublish(reason string, clean bool) {
 	h.conn.stopPublishing()
 	h.log.Info().Dur("duration", time.Since(h.started)).Uint64("bytes", bytesIn).
 		Uint64("dropped", dropped).Int("bad_tags", h.badTags).Str("reason", reason).Bool("grace", grace).Msg("publish stop")
+}
+
+// refused lets go of a publisher refused after it took its handle (by the
+// cluster or the on_publish hook): one that was to resume a stream in its
+// grace gives it back to that grace (Publisher.Drop), so a refused
+// publish cannot end a stream it was never allowed to write.
+func refused(pub *registry.Publisher) {
+	if pub.Resumed() {
+		pub.Drop()
+		return
+	}
+	pub.Release()
 }
 
 // errBitrate ends a publisher over Config.MaxPublishBitrate.
