@@ -188,13 +188,15 @@ func (h *streamHandler) handleCommand(
 			return errors.Wrap(err, "Got response to the unexpected transaction")
 		}
 
-		// Set result (NOTE: should use a mutex for it?)
-		t.Reply(cmdMsg.CommandName, cmdMsg.Encoding, cmdMsg.Body)
-
-		// Remove transacaction because this transaction is resolved
+		// Remove the transaction before the reply wakes its caller
+		// (headwater patch 14): a caller's next call with the same id
+		// would otherwise find it still there.
 		if err := h.stream.transactions.Delete(cmdMsg.TransactionID); err != nil {
 			return errors.Wrap(err, "Unexpected behavior: transaction is not found")
 		}
+
+		// Set result (NOTE: should use a mutex for it?)
+		t.Reply(cmdMsg.CommandName, cmdMsg.Encoding, cmdMsg.Body)
 
 		return nil
 
