@@ -183,7 +183,9 @@ func parse(args []string, stdout, stderr io.Writer) (cfg config.Config, opts opt
 			"HLS (iPhone, smart TVs): http://HOST:8080/{app}/{stream}/index.m3u8 (hls.* keys: docs/config.md)\n"+
 			"Sign a URL for the signed-URL rule: headwater sign -action play -app live -stream x -ttl 1h (headwater sign -h)\n"+
 			"Push streams to other RTMP servers: relay.push in the config file (docs/relay.md)\n"+
-			"Record every stream: HEADWATER_RECORD_ENABLED=true (files in ./recordings/{app}/{stream}/; record.* in docs/config.md)\n")
+			"Record every stream: HEADWATER_RECORD_ENABLED=true (files in ./recordings/{app}/{stream}/; record.* in docs/config.md)\n"+
+			"An encoder that drops is waited for: its players stay for publish.grace (HEADWATER_PUBLISH_GRACE=0 is off);\n"+
+			"a second encoder stands by with {stream}?role=backup (docs/continuity.md)\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
