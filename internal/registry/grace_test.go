@@ -217,7 +217,7 @@ func TestGraceReferenceReleasedOnce(t *testing.T) {
 		require.NoError(t, err)
 		pl, err := r.Play(testKey, "viewer")
 		require.NoError(t, err)
-		p.Drop()
+		require.True(t, p.Drop(), "a grace however short")
 		graces++
 		var wg sync.WaitGroup
 		var resumed *Publisher

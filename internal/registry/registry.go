@@ -430,9 +430,12 @@ func (r *Registry) releasePublisher(p *Publisher, drop bool) (graced bool, relay
 	e := p.e
 	e.roleMu.Lock()
 	defer e.roleMu.Unlock()
-	until := time.Now().Add(r.grace)
+	// A grace of its own, or, for a resume that wrote nothing, the rest
+	// of the grace it took (none left: the stream ends).
+	until, left := time.Now().Add(r.grace), true
 	if p.resumed && p.frames.Load() == 0 {
-		until = p.resumedUntil // back to the grace it took, not a new one
+		until = p.resumedUntil
+		left = time.Until(until) > 0
 	}
 	r.mu.Lock()
 	var promoted *Publisher
@@ -442,7 +445,7 @@ func (r *Registry) releasePublisher(p *Publisher, drop bool) (graced bool, relay
 		e.backup = nil
 	case e.primary == p && e.backup != nil && e.published:
 		promoted, e.primary, e.backup = e.backup, e.backup, nil
-	case e.primary == p && drop && r.grace > 0 && !r.closing && !e.noGrace && e.published && time.Until(until) > 0:
+	case e.primary == p && drop && r.grace > 0 && !r.closing && !e.noGrace && e.published && left:
 		e.primary = nil
 		relays = r.startGraceLocked(e, until)
 		graced = true
