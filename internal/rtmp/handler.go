@@ -36,10 +36,10 @@ type handler struct {
 	encoder string
 	tcVia   string // the via chain in connect's tcUrl (a push relay's)
 	pub     *registry.Publisher
-	unclaim func()                             // releases pub's cluster claim; nil without a cluster
-	stream  *stream.Stream                     // pub's, for its statistics
-	frames  uint64                             // pub.Frames() when media last counted
-	current atomic.Pointer[registry.Publisher] // pub, for kick on other goroutines
+	unclaim func()         // releases pub's cluster claim; nil without a cluster
+	stream  *stream.Stream // pub's, for its statistics
+	frames  uint64         // pub.Frames() when media last counted
+	ended   *atomic.Bool   // set when pub's publish is over: its kick is stale then
 	started time.Time
 	badTags int
 	endNow  bool      // the session broke a rule: its stream gets no grace
@@ -114,10 +114,15 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed,
 			Description: "loop: this stream came through this node (" + registry.ViaParam + ")"}
 	}
-	var pub *registry.Publisher
-	pub, err = h.srv.reg.PublishAs(key, registry.PublisherInfo{Kind: registry.KindRTMP,
+	// The kick can come as soon as PublishAs has registered the
+	// publisher, before it returns, and while the claim or the hook runs:
+	// it must end this publish whenever it comes, until the publish is
+	// over (see kickFor).
+	ended := new(atomic.Bool)
+	kick := h.kickFor(ended)
+	pub, err := h.srv.reg.PublishAs(key, registry.PublisherInfo{Kind: registry.KindRTMP,
 		Remote: h.conn.RemoteAddr().String(), Encoder: h.encoder, Query: query, Via: via,
-	}, func() { h.kick(pub) }, role)
+	}, kick, role)
 	if errors.Is(err, registry.ErrTooManyStreams) {
 		// Publish.Failed, not BadName: the name is fine and may be retried
 		// later (encoders reconnect on it); BadName says the name is taken.
@@ -137,7 +142,7 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	unclaim := func() {}
 	if h.srv.claimer != nil {
 		claimed := time.Now()
-		rel, err := h.srv.claimer.Claim(h.srv.baseCtx, key, func() { h.kick(pub) })
+		rel, err := h.srv.claimer.Claim(h.srv.baseCtx, key, kick)
 		if err != nil {
 			refused(pub)
 			code := rtmpmsg.NetStreamOnStatusCodePublishFailed
@@ -177,7 +182,7 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	h.pub, h.unclaim, h.started, h.stream, h.frames = pub, unclaim, time.Now(), st, pub.Frames()
 	h.hookEv = ev
 	h.rate = rateMeter{start: h.started}
-	h.current.Store(pub)
+	h.ended = ended
 	h.log = h.log.With().Str("app", key.App).Str("stream", key.Name).Uint64("stream_id", pub.ID()).Logger()
 	h.conn.startPublishing()
 	h.log.Info().Str("encoder", h.encoder).Bool("backup", pub.Backup() && !pub.Resumed()).Bool("resumed", pub.Resumed()).Msg("publish start")
@@ -329,7 +334,7 @@ func (h *handler) unpublish(reason string, clean bool) {
 	if s, err := h.pub.Stream(); err == nil {
 		bytesIn, dropped = s.BytesIn(), s.FramesDropped()
 	}
-	h.current.Store(nil)
+	h.ended.Store(true) // a kick from now on is for an earlier publish
 	grace := false
 	if !h.endNow && (!clean || h.srv.cfg.GraceOnCleanStop) {
 		grace = h.pub.Drop()
@@ -402,11 +407,14 @@ func (m *rateMeter) add(now time.Time, n int) int64 {
 	return avg
 }
 
-// kick ends the connection from another goroutine if it still publishes
-// pub (it may have unpublished and published another key since); the
-// message loop then fails its read and OnClose releases the publisher.
-func (h *handler) kick(pub *registry.Publisher) {
-	if h.current.Load() == pub {
-		_ = h.conn.Conn.Close()
+// kickFor returns the kick of one publish: from any goroutine, it ends
+// the connection unless that publish is over (ended: the connection may
+// have unpublished and published another key since). The message loop
+// then fails its read and OnClose releases the publisher.
+func (h *handler) kickFor(ended *atomic.Bool) func() {
+	return func() {
+		if !ended.Load() {
+			_ = h.conn.Conn.Close()
+		}
 	}
 }

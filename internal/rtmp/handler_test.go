@@ -2,8 +2,10 @@ package rtmp
 
 import (
 	"errors"
+	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -80,4 +82,57 @@ func TestQueryIsSplitOffAndKept(t *testing.T) {
 	require.Equal(t, "cam1", st[0].Key.Name)
 	require.Equal(t, "token=abc", st[0].Publisher.Query)
 	h.OnClose()
+}
+
+// TestKickDuringPublish: a kick of the key (the API's DELETE, the
+// cluster's fence) can come as soon as the registry has the publisher,
+// before OnPublish has its handle; it closes the connection all the same
+// (and, under -race, reads the handle safely).
+func TestKickDuringPublish(t *testing.T) {
+	key := registry.Key{App: "live", Name: "k"}
+	closed := func(c net.Conn) bool { // the other end of the pipe
+		if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			return errors.Is(err, io.ErrClosedPipe)
+		}
+		_, err := c.Read(make([]byte, 1))
+		return errors.Is(err, io.EOF)
+	}
+	kicks := 0
+	for range 50 {
+		reg := registry.New(stream.DefaultConfig())
+		a, b := net.Pipe()
+		srv := NewServer(DefaultConfig(), reg, zerolog.Nop())
+		h := &handler{srv: srv, conn: &deadlineConn{Conn: a}, log: zerolog.Nop()}
+		require.NoError(t, connect(t, h, "live"))
+		stop := make(chan struct{})
+		kicked := make(chan bool, 1)
+		go func() {
+			for {
+				if reg.Kick(key) == nil {
+					kicked <- true
+					return
+				}
+				select {
+				case <-stop:
+					kicked <- false
+					return
+				default:
+				}
+			}
+		}()
+		err := publish(h, "k") // an error once the kick closed the connection
+		close(stop)
+		if !<-kicked {
+			require.NoError(t, err)
+		} else {
+			kicks++
+			require.True(t, closed(b), "the kicked publisher's connection is closed")
+		}
+		h.OnClose()
+		a.Close()
+		b.Close()
+		require.Equal(t, registry.Stats{}, reg.Stats())
+	}
+	t.Logf("%d of 50 publishes kicked while they started", kicks)
+	require.Positive(t, kicks)
 }
