@@ -21,6 +21,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/yutopp/go-rtmp/handshake"
+
+	"github.com/headwater-media/headwater/internal/rtmptest"
+	st "github.com/headwater-media/headwater/internal/stream/streamtest"
 )
 
 var (
@@ -320,4 +323,51 @@ func bomb(addr string, csids int, msgLen uint32, huge bool) error {
 			return nil
 		}
 	}
+}
+
+// TestSIGTERMDoesNotWaitForAGrace: a stream whose publisher dropped waits
+// in its grace (a minute here) with a player; SIGTERM ends the grace and
+// the player at once, and the binary exits 0 within 5 s.
+func TestSIGTERMDoesNotWaitForAGrace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration")
+	}
+	p := startBinaryEnv(t, []string{"HEADWATER_PUBLISH_GRACE=1m"})
+	c, err := rtmptest.Dial(p.rtmp, 10*time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Connect("live"))
+	require.NoError(t, c.Publish("g"))
+	require.NoError(t, c.Send(rtmptest.TypeVideo, 0, st.Payload(st.AVCSeqHeader())))
+	require.NoError(t, c.Send(rtmptest.TypeVideo, 0, st.Payload(st.AVCFrame(true, 100))))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	url := "http://" + p.httpAd + "/live/g.flv"
+	waitLive(t, url)
+	pl := play(ctx, url)
+	pl.waitKey(t, 10*time.Second)
+
+	c.Close() // dropped: the stream goes into its grace
+	require.Eventually(t, func() bool {
+		_, body := getBody(t, "http://"+p.httpAd+"/api/v1/streams/live/g")
+		return strings.Contains(body, `"state":"grace"`)
+	}, 5*time.Second, 10*time.Millisecond)
+	start := time.Now()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	// The grace ends first thing: the player's stream ends, and it is not
+	// left for the shutdown's last resort (cancelling what is left after
+	// 1.5 s).
+	res := pl.result(t, 6*time.Second)
+	ended := time.Since(start)
+	require.True(t, isCleanEnd(res.err), "the player ended as when a publisher leaves: %v", res.err)
+	require.Less(t, ended, time.Second, "the player ended with the grace, at once")
+	select {
+	case <-p.done:
+	case <-time.After(6 * time.Second):
+		t.Fatalf("still running 6 s after SIGTERM; log:\n%s", p.out)
+	}
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.NoError(t, p.err, "exit code 0; log:\n%s", p.out)
+	t.Logf("SIGTERM with a stream in its grace: the player ended after %v, the process after %v",
+		ended.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
