@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 	"github.com/stretchr/testify/require"
 
 	"github.com/headwater-media/headwater/internal/auth"
@@ -335,4 +336,56 @@ func TestGraceRefusedResumeKeepsPlayers(t *testing.T) {
 	res := p.result(t, 5*time.Second)
 	require.Equal(t, 1, res.headers)
 	require.Empty(t, res.backwards)
+}
+
+// TestGraceKeepsHLSGoing: the HLS muxer is a sink of the stream like any
+// player: through a grace and a resume at another resolution it keeps its
+// handle and its playlist (no #EXT-X-ENDLIST, no restart), and the
+// segments from before the drop to after the resume decode in one pass.
+func TestGraceKeepsHLSGoing(t *testing.T) {
+	skipInDeadlockPass(t)
+	t.Parallel()
+	needFFmpeg(t)
+	s := startServer(t, func(c *config.Config) {
+		c.Publish.Grace = time.Minute
+		c.HLS.SegmentDuration, c.HLS.SegmentCount = time.Second, 30 // every segment of the test stays listed
+	})
+	first := ffmpegPublish(t, s.rtmpURL+"/live/gh", "320x240")
+	s.waitLive(t, "live", "gh")
+	base := s.httpURL + "/live/gh"
+	media := mediaPlaylist(t, base, "")
+	segments := func() *playlist.Media {
+		status, _, body := hlsGet(t, base+"/"+media)
+		require.Equal(t, http.StatusOK, status)
+		return parseMedia(t, body)
+	}
+	require.Eventually(t, func() bool { return len(segments().Segments) >= 2 }, 15*time.Second, 100*time.Millisecond)
+	pl := segments()
+	firstURI, before := pl.Segments[0].URI, len(pl.Segments)
+
+	first.kill()
+	require.Eventually(t, func() bool {
+		st, err := s.Registry().Stream(registry.Key{App: "live", Name: "gh"})
+		return err == nil && !st.GraceUntil.IsZero()
+	}, 10*time.Second, 10*time.Millisecond, "the stream waits in its grace")
+	require.False(t, segments().Endlist, "the playlist does not end in the grace")
+	second := ffmpegPublish(t, s.rtmpURL+"/live/gh", "640x360")
+	defer second.kill()
+	require.Eventually(t, func() bool {
+		pl = segments()
+		// The segment open at the drop closes at the resume; then three
+		// or more of the new session's.
+		return pl.Segments[0].URI == firstURI && len(pl.Segments) >= before+4
+	}, 20*time.Second, 100*time.Millisecond, "segments from before the drop and after the resume, in one playlist")
+	require.False(t, pl.Endlist)
+	require.Equal(t, 1, s.Registry().Stats().Players, "one muxer all along")
+
+	out, err := exec.Command("ffmpeg", "-v", "error", "-live_start_index", "0", "-i", base+"/"+media,
+		"-t", "5", "-f", "null", "-").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Empty(t, strings.TrimSpace(string(out)), "decodes across the resume without an error")
+	out, err = exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0",
+		base+"/index.m3u8").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "640,360", "the live edge is the new session's")
 }
