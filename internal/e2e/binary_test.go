@@ -204,6 +204,19 @@ func TestPprofAddr(t *testing.T) {
 	require.NotEqual(t, http.StatusOK, resp.StatusCode, "not on the public listener")
 }
 
+// requireExitZero waits for the process, sent SIGTERM at start, to exit
+// with code 0 within 5 s (it gives up at 6 s).
+func (p *proc) requireExitZero(t *testing.T, start time.Time) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(time.Until(start.Add(6 * time.Second))):
+		t.Fatalf("still running 6 s after SIGTERM; log:\n%s", p.out)
+	}
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.NoError(t, p.err, "exit code 0; log:\n%s", p.out)
+}
+
 // TestSIGTERMEndsPlayersAndExitsZero runs the binary with a publisher and
 // players, sends SIGTERM, and expects exit 0 within 5 s with players ended.
 func TestSIGTERMEndsPlayersAndExitsZero(t *testing.T) {
@@ -222,13 +235,7 @@ func TestSIGTERMEndsPlayersAndExitsZero(t *testing.T) {
 	}
 	start := time.Now()
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case <-p.done:
-	case <-time.After(6 * time.Second):
-		t.Fatalf("still running 6 s after SIGTERM; log:\n%s", p.out)
-	}
-	require.Less(t, time.Since(start), 5*time.Second)
-	require.NoError(t, p.err, "exit code 0; log:\n%s", p.out)
+	p.requireExitZero(t, start)
 	for _, pl := range players {
 		pl.result(t, 5*time.Second) // ended, one way or the other
 	}
@@ -361,13 +368,7 @@ func TestSIGTERMDoesNotWaitForAGrace(t *testing.T) {
 	ended := time.Since(start)
 	require.True(t, isCleanEnd(res.err), "the player ended as when a publisher leaves: %v", res.err)
 	require.Less(t, ended, time.Second, "the player ended with the grace, at once")
-	select {
-	case <-p.done:
-	case <-time.After(6 * time.Second):
-		t.Fatalf("still running 6 s after SIGTERM; log:\n%s", p.out)
-	}
-	require.Less(t, time.Since(start), 5*time.Second)
-	require.NoError(t, p.err, "exit code 0; log:\n%s", p.out)
+	p.requireExitZero(t, start)
 	t.Logf("SIGTERM with a stream in its grace: the player ended after %v, the process after %v",
 		ended.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
