@@ -95,24 +95,11 @@ func (r *Registry) endGrace(e *entry, gen uint64, how GraceEnd) bool {
 		return false
 	}
 	r.stopGraceLocked(e)
-	e.published = false
-	if r.live[e.key] == e {
-		delete(r.live, e.key)
-	}
-	e.refs--
-	free := e.refs == 0
-	if free {
-		r.alive--
-	}
+	r.unpublishLocked(e) // published: it kept its key for the grace
+	free := r.unrefLocked(e)
 	r.mu.Unlock()
 	r.graces[how].Add(1)
-	e.s.End()
-	if r.observer != nil {
-		r.observer.PublishEnded(time.Since(e.started))
-	}
-	if free {
-		e.s.Free()
-	}
+	r.ended(e, true, free)
 	return true
 }
 

@@ -451,19 +451,11 @@ func (r *Registry) releasePublisher(p *Publisher, drop bool) (graced bool, relay
 		graced = true
 	case e.primary == p:
 		e.primary = nil
-		unpublish = e.published
-		e.published = false
-		if r.live[e.key] == e {
-			delete(r.live, e.key)
-		}
+		unpublish = r.unpublishLocked(e)
 	}
 	free := false
 	if !graced { // else the reference is the grace's now
-		e.refs--
-		free = e.refs == 0
-		if free {
-			r.alive--
-		}
+		free = r.unrefLocked(e)
 	}
 	r.mu.Unlock()
 
@@ -472,7 +464,37 @@ func (r *Registry) releasePublisher(p *Publisher, drop bool) (graced bool, relay
 		e.current.Store(&promoted.info)
 		e.s.SetWriter(promoted.id) // nothing is written until its keyframe
 	}
-	if unpublish {
+	r.ended(e, unpublish, free)
+	return graced, relays
+}
+
+// unpublishLocked takes e off the live keys; it reports whether e was
+// published, for ended. Registry.mu is held.
+func (r *Registry) unpublishLocked(e *entry) bool {
+	was := e.published
+	e.published = false
+	if r.live[e.key] == e {
+		delete(r.live, e.key)
+	}
+	return was
+}
+
+// unrefLocked drops one reference on e; it reports whether that was the
+// last, for ended. Registry.mu is held.
+func (r *Registry) unrefLocked(e *entry) bool {
+	e.refs--
+	if e.refs > 0 {
+		return false
+	}
+	r.alive--
+	return true
+}
+
+// ended finishes what unpublishLocked and unrefLocked decided, once no
+// lock is held: an unpublished stream ends for its players (and the
+// session is reported), the last reference frees it.
+func (r *Registry) ended(e *entry, unpublished, free bool) {
+	if unpublished {
 		e.s.End()
 		if r.observer != nil {
 			r.observer.PublishEnded(time.Since(e.started))
@@ -481,7 +503,6 @@ func (r *Registry) releasePublisher(p *Publisher, drop bool) (graced bool, relay
 	if free {
 		e.s.Free()
 	}
-	return graced, relays
 }
 
 // release drops a player's reference; the last release frees the stream.
@@ -491,15 +512,9 @@ func (r *Registry) release(e *entry, player *Player) {
 	e.notifyLocked()
 	delete(r.byID, player.id)
 	r.players--
-	e.refs--
-	free := e.refs == 0
-	if free {
-		r.alive--
-	}
+	free := r.unrefLocked(e)
 	r.mu.Unlock()
-	if free {
-		e.s.Free()
-	}
+	r.ended(e, false, free)
 }
 
 // Stats is a snapshot of the registry's counts.
@@ -605,18 +620,9 @@ func (r *Registry) unpublishIfIdle(e *entry) bool {
 		r.mu.Unlock()
 		return false
 	}
-	unpublish := e.published
-	e.published = false
-	if r.live[e.key] == e {
-		delete(r.live, e.key)
-	}
+	unpublish := r.unpublishLocked(e)
 	r.mu.Unlock()
-	if unpublish {
-		e.s.End()
-		if r.observer != nil {
-			r.observer.PublishEnded(time.Since(e.started))
-		}
-	}
+	r.ended(e, unpublish, false)
 	return true
 }
 
