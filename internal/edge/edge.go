@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,7 +48,7 @@ import (
 )
 
 // MaxHops is the longest chain of edges a pull may extend.
-const MaxHops = 8
+const MaxHops = registry.MaxViaHops
 
 // Config configures an edge.
 type Config struct {
@@ -203,14 +204,8 @@ type pull struct {
 // or an error wrapping registry.ErrNotFound when no origin has it (within
 // ConnectTimeout per origin), or ctx's error.
 func (e *Edge) Pull(ctx context.Context, key registry.Key, via string) error {
-	hops := splitVia(via)
-	for _, h := range hops {
-		if h == e.id {
-			e.pullsLoop.Add(1)
-			return ErrLoop
-		}
-	}
-	if len(hops) >= MaxHops {
+	hops := registry.ViaHops(via)
+	if slices.Contains(hops, e.id) || len(hops) >= MaxHops {
 		e.pullsLoop.Add(1)
 		return ErrLoop
 	}
@@ -236,16 +231,6 @@ func (e *Edge) Pull(ctx context.Context, key registry.Key, via string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-func splitVia(via string) []string {
-	var out []string
-	for _, h := range strings.Split(via, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			out = append(out, h)
-		}
-	}
-	return out
 }
 
 // Shutdown ends every pull (their players end as when a publisher

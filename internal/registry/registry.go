@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -126,6 +127,22 @@ type Puller interface {
 // RTMP's play name) that carries the chain of node ids it came through,
 // comma-separated: what a sink passes to Pull as via.
 const ViaParam = "hw_via"
+
+// MaxViaHops is the longest via chain an edge's pull or a push relay
+// extends: a longer one is taken for a loop.
+const MaxViaHops = 8
+
+// ViaHops returns the node ids of a via chain (ViaParam's value), blanks
+// dropped.
+func ViaHops(via string) []string {
+	var hops []string
+	for _, h := range strings.Split(via, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hops = append(hops, h)
+		}
+	}
+	return hops
+}
 
 // PullerFunc adapts a function to Puller.
 type PullerFunc func(ctx context.Context, key Key, via string) error

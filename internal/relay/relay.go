@@ -317,10 +317,7 @@ func (m *Manager) find(key registry.Key, stream uint64, raw string) *push {
 // (via, comma-separated), then this node. ErrLoop if it has this node
 // already, or MaxHops nodes.
 func viaChain(via, node string) (string, error) {
-	var hops []string
-	if via != "" {
-		hops = strings.Split(via, ",")
-	}
+	hops := registry.ViaHops(via)
 	if slices.Contains(hops, node) {
 		return "", ErrLoop
 	}
@@ -331,7 +328,7 @@ func viaChain(via, node string) (string, error) {
 }
 
 // MaxHops is the longest chain of nodes a push may extend (the edge's).
-const MaxHops = 8
+const MaxHops = registry.MaxViaHops
 
 // hostOf is u's host:port, the push's "remote".
 func hostOf(u string) string {

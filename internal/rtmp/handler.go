@@ -108,7 +108,7 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *rtmpmsg.NetS
 	if via == "" {
 		via = h.tcVia
 	}
-	if h.srv.nodeID != "" && slices.Contains(strings.Split(via, ","), h.srv.nodeID) {
+	if h.srv.nodeID != "" && slices.Contains(registry.ViaHops(via), h.srv.nodeID) {
 		h.srv.refusalLog(h.log).Warn().Str("app", key.App).Str("stream", key.Name).Str("via", via).
 			Msg("publish refused: loop (a push that came through this node)")
 		return &gortmp.StatusError{Code: rtmpmsg.NetStreamOnStatusCodePublishFailed,
