@@ -83,10 +83,12 @@ func (w *mp4File) add(t *stream.Tag) error {
 	switch t.Type {
 	case flv.TagVideo:
 		vi, err := flv.ParseVideo(payload)
-		avc := err == nil && ((!vi.Enhanced && vi.CodecID == 7) || (vi.Enhanced && vi.FourCC == flv.FourCC("avc1")))
-		// A codec other than H.264 (not a malformed H.264 frame) before
-		// the init: this file cannot hold the stream.
-		foreign := len(payload) > 0 && ((payload[0]&0x80 != 0 && err == nil && !avc) || (payload[0]&0x80 == 0 && payload[0]&0x0f != 7))
+		avc := err == nil && vi.Codec == flv.VideoCodecAVC
+		// A codec other than H.264 (not a malformed H.264 frame, nor an
+		// enhanced header we could not read) before the init: this file
+		// cannot hold the stream. ParseVideo names a legacy tag's codec
+		// before any error.
+		foreign := len(payload) > 0 && (err == nil || !vi.Enhanced) && vi.Codec != flv.VideoCodecAVC
 		if foreign && !w.inited {
 			return fmt.Errorf("%w: video %s", ErrUnsupportedCodec, videoName(vi, payload))
 		}

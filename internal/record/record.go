@@ -621,10 +621,7 @@ func (m *Manager) List() ([]Recorded, error) {
 		t := m.tmpl[p]
 		err := filepath.WalkDir(t.Root(), func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
-				if path == t.Root() && errors.Is(err, fs.ErrNotExist) {
-					return nil // nothing recorded yet
-				}
-				return nil // an unreadable directory is skipped
+				return nil // nothing recorded yet, or an unreadable directory: skipped
 			}
 			if visited++; visited > maxListed {
 				return fs.SkipAll
