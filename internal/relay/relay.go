@@ -190,7 +190,6 @@ type push struct {
 	state      atomic.Pointer[string]
 	reconnects atomic.Uint64
 	lastErr    atomic.Pointer[string]
-	sub        atomic.Pointer[stream.Subscriber] // the current subscription, for Dropped
 }
 
 func (p *push) setState(s string) { p.state.Store(&s) }
@@ -278,9 +277,7 @@ func (m *Manager) start(key registry.Key, tmpl string, vars Vars, via, source st
 		cancel()
 		return nil, err
 	}
-	if ps, err := m.reg.Player(p.player.ID()); err == nil {
-		p.stream = ps.StreamID
-	}
+	p.stream = p.player.StreamID()
 	m.mu.Lock()
 	switch {
 	case m.closed:
@@ -377,10 +374,7 @@ func (m *Manager) status(p *push) Status {
 		s.LastError = *e
 	}
 	if ps, err := m.reg.Player(p.player.ID()); err == nil {
-		s.Bytes = ps.BytesSent
-	}
-	if sub := p.sub.Load(); sub != nil {
-		s.Dropped = sub.Dropped()
+		s.Bytes, s.Dropped = ps.BytesSent, ps.Dropped // of its current subscription
 	}
 	return s
 }
@@ -472,7 +466,6 @@ func (m *Manager) run(ctx context.Context, p *push) {
 		reason = err.Error()
 		return
 	}
-	p.sub.Store(sub)
 	cfg := m.cfg.Load()
 	backoff := cfg.BackoffMin
 	for attempt := 0; ; attempt++ {
@@ -541,7 +534,6 @@ func (m *Manager) pushOnce(ctx context.Context, p *push, sub **stream.Subscriber
 		return false, 0, err
 	}
 	*sub = s
-	p.sub.Store(s)
 	p.setState(StatePushing)
 	log.Info().Uint64("reconnects", p.reconnects.Load()).Msg("push connected")
 	// The session ends too when the destination ends the publish.
