@@ -7,6 +7,7 @@ import (
 
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
+	"github.com/headwater-media/headwater/internal/rtmp/chunk"
 	"github.com/headwater-media/headwater/internal/stream"
 	"github.com/headwater-media/headwater/pkg/flv"
 )
@@ -50,10 +51,6 @@ const (
 	codePublishUnauthorized rtmpmsg.NetStreamOnStatusCode = "NetStream.Publish.Unauthorized"
 )
 
-// maxChunkHeader is the longest chunk header a framer writes: basic
-// header (1), type 0 message header (11), extended timestamp (4).
-const maxChunkHeader = 16
-
 // framer is RTMP play's play.Framer. Each tag becomes one RTMP message
 // on the message stream the player created: a type 0 chunk header (built
 // in the framer's scratch buffer), then the tag's shared payload, cut
@@ -66,7 +63,7 @@ type framer struct {
 }
 
 func newFramer(msid uint32, name string) *framer {
-	return &framer{msid: msid, name: name, scratch: make([]byte, 0, 32*maxChunkHeader)}
+	return &framer{msid: msid, name: name, scratch: make([]byte, 0, 32*chunk.MaxHeader)}
 }
 
 // Head is what a player gets as soon as its play is accepted: the chunk
@@ -74,11 +71,11 @@ func newFramer(msid uint32, name string) *framer {
 // Flash Media Server, SRS and nginx-rtmp send them.
 func (f *framer) Head() []byte {
 	var b []byte
-	b = appendMessage(b, csidControl, msgSetChunkSize, 0, 0, binary.BigEndian.AppendUint32(nil, PlayChunkSize), PlayChunkSize)
-	b = appendMessage(b, csidControl, msgUserControl, 0, 0, userControl(eventStreamBegin, f.msid), PlayChunkSize)
-	b = appendMessage(b, csidStatus, msgCommand, 0, f.msid, onStatus(codePlayReset, "Playing and resetting "+f.name+"."), PlayChunkSize)
-	b = appendMessage(b, csidStatus, msgCommand, 0, f.msid, onStatus(rtmpmsg.NetStreamOnStatusCodePlayStart, "Started playing "+f.name+"."), PlayChunkSize)
-	b = appendMessage(b, csidStatus, msgData, 0, f.msid, sampleAccess(), PlayChunkSize)
+	b = chunk.AppendMessage(b, csidControl, msgSetChunkSize, 0, 0, binary.BigEndian.AppendUint32(nil, PlayChunkSize), PlayChunkSize)
+	b = chunk.AppendMessage(b, csidControl, msgUserControl, 0, 0, userControl(eventStreamBegin, f.msid), PlayChunkSize)
+	b = chunk.AppendMessage(b, csidStatus, msgCommand, 0, f.msid, onStatus(codePlayReset, "Playing and resetting "+f.name+"."), PlayChunkSize)
+	b = chunk.AppendMessage(b, csidStatus, msgCommand, 0, f.msid, onStatus(rtmpmsg.NetStreamOnStatusCodePlayStart, "Started playing "+f.name+"."), PlayChunkSize)
+	b = chunk.AppendMessage(b, csidStatus, msgData, 0, f.msid, sampleAccess(), PlayChunkSize)
 	return b
 }
 
@@ -99,15 +96,12 @@ func (f *framer) Append(iov net.Buffers, t *stream.Tag) net.Buffers {
 	p := t.Payload()
 	ts := t.Timestamp
 	at := len(f.scratch)
-	f.scratch = appendHeader(f.scratch, csid, t.Type, ts, f.msid, len(p))
+	f.scratch = chunk.AppendHeader(f.scratch, csid, t.Type, ts, f.msid, len(p))
 	n := min(len(p), PlayChunkSize)
 	iov = append(iov, f.scratch[at:len(f.scratch):len(f.scratch)], p[:n])
 	for p = p[n:]; len(p) > 0; p = p[n:] {
 		at = len(f.scratch)
-		f.scratch = append(f.scratch, 3<<6|byte(csid))
-		if ts >= 0xffffff {
-			f.scratch = binary.BigEndian.AppendUint32(f.scratch, ts)
-		}
+		f.scratch = chunk.AppendContinuation(f.scratch, csid, ts)
 		n = min(len(p), PlayChunkSize)
 		iov = append(iov, f.scratch[at:len(f.scratch):len(f.scratch)], p[:n])
 	}
@@ -123,40 +117,10 @@ func (f *framer) Flushed() { f.scratch = f.scratch[:0] }
 // connection.
 func (f *framer) End() []byte {
 	var b []byte
-	b = appendMessage(b, csidControl, msgUserControl, 0, 0, userControl(eventStreamEOF, f.msid), PlayChunkSize)
-	b = appendMessage(b, csidStatus, msgCommand, 0, f.msid, onStatus(codePlayUnpublishNotify, f.name+" is now unpublished."), PlayChunkSize)
-	b = appendMessage(b, csidStatus, msgCommand, 0, f.msid, onStatus(codePlayStop, "Stopped playing "+f.name+"."), PlayChunkSize)
+	b = chunk.AppendMessage(b, csidControl, msgUserControl, 0, 0, userControl(eventStreamEOF, f.msid), PlayChunkSize)
+	b = chunk.AppendMessage(b, csidStatus, msgCommand, 0, f.msid, onStatus(codePlayUnpublishNotify, f.name+" is now unpublished."), PlayChunkSize)
+	b = chunk.AppendMessage(b, csidStatus, msgCommand, 0, f.msid, onStatus(codePlayStop, "Stopped playing "+f.name+"."), PlayChunkSize)
 	return b
-}
-
-// appendHeader appends a type 0 chunk header: basic header, timestamp
-// (0xffffff and the extended field from 2^24 ms on), length, type and
-// message stream id (little-endian, as the spec has it).
-func appendHeader(b []byte, csid int, typ uint8, ts, msid uint32, n int) []byte {
-	t24 := min(ts, 0xffffff)
-	b = append(b, byte(csid), byte(t24>>16), byte(t24>>8), byte(t24), byte(n>>16), byte(n>>8), byte(n), typ)
-	b = binary.LittleEndian.AppendUint32(b, msid)
-	if ts >= 0xffffff {
-		b = binary.BigEndian.AppendUint32(b, ts)
-	}
-	return b
-}
-
-// appendMessage appends a whole message, chunked at size, copying p (for
-// the few control and status messages; media goes through Append).
-func appendMessage(b []byte, csid int, typ uint8, ts, msid uint32, p []byte, size int) []byte {
-	b = appendHeader(b, csid, typ, ts, msid, len(p))
-	for {
-		n := min(len(p), size)
-		b, p = append(b, p[:n]...), p[n:]
-		if len(p) == 0 {
-			return b
-		}
-		b = append(b, 3<<6|byte(csid))
-		if ts >= 0xffffff {
-			b = binary.BigEndian.AppendUint32(b, ts)
-		}
-	}
 }
 
 func userControl(event uint16, msid uint32) []byte {
@@ -169,23 +133,9 @@ func onStatus(code rtmpmsg.NetStreamOnStatusCode, description string) []byte {
 	if code == rtmpmsg.NetStreamOnStatusCodePlayFailed || code == codePlayStreamNotFound {
 		level = rtmpmsg.NetStreamOnStatusLevelError
 	}
-	return command("onStatus", 0, &rtmpmsg.NetStreamOnStatus{InfoObject: rtmpmsg.NetStreamOnStatusInfoObject{
+	return chunk.Command("onStatus", 0, &rtmpmsg.NetStreamOnStatus{InfoObject: rtmpmsg.NetStreamOnStatusInfoObject{
 		Level: level, Code: code, Description: description,
 	}})
-}
-
-// command encodes an AMF0 command message's payload.
-func command(name string, tx int64, body rtmpmsg.AMFConvertible) []byte {
-	var args, out bytes.Buffer
-	if err := rtmpmsg.EncodeBodyAnyValues(rtmpmsg.NewAMFEncoder(&args, rtmpmsg.EncodingTypeAMF0), body); err != nil {
-		panic(err) // our own constant bodies: cannot fail
-	}
-	if err := rtmpmsg.NewEncoder(&out).Encode(&rtmpmsg.CommandMessage{
-		CommandName: name, TransactionID: tx, Encoding: rtmpmsg.EncodingTypeAMF0, Body: &args,
-	}); err != nil {
-		panic(err)
-	}
-	return out.Bytes()
 }
 
 // sampleAccess is the |RtmpSampleAccess data message (audio and video

@@ -1,7 +1,6 @@
 package rtmpclient
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/yutopp/go-rtmp/message"
 
+	"github.com/headwater-media/headwater/internal/rtmp/chunk"
 	"github.com/headwater-media/headwater/pkg/flv"
 )
 
@@ -104,7 +104,7 @@ func Publish(ctx context.Context, rawURL string, opts Options) (*Publisher, erro
 		return nil, err
 	}
 	p := &Publisher{c: c, nc: c.nc, msid: c.streamID, name: c.target.name, readDone: make(chan struct{}),
-		scratch: make([]byte, 0, 32*maxChunkHeader)}
+		scratch: make([]byte, 0, 32*chunk.MaxHeader)}
 	p.ended, p.end = context.WithCancel(context.Background())
 	c.control, c.handedOver = p.queue, true
 	go p.read()
@@ -116,7 +116,7 @@ func writeSetChunkSize(nc net.Conn, deadline time.Time) error {
 	if err := nc.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
-	b := appendMessage(nil, csidControl, typeSetChunkSize, 0, 0, binary.BigEndian.AppendUint32(nil, PublishChunkSize))
+	b := chunk.AppendMessage(nil, csidControl, typeSetChunkSize, 0, 0, binary.BigEndian.AppendUint32(nil, PublishChunkSize), PublishChunkSize)
 	if _, err := nc.Write(b); err != nil {
 		return fmt.Errorf("set chunk size: %w", err)
 	}
@@ -173,10 +173,6 @@ func (p *Publisher) Err() error {
 	}
 }
 
-// BytesRead returns the bytes read from the connection so far. Safe from
-// any goroutine.
-func (p *Publisher) BytesRead() uint64 { return p.c.BytesRead() }
-
 // Close closes the connection and waits for the reader goroutine and
 // go-rtmp's writer; it is idempotent. The writing goroutine must have
 // stopped writing (a write in progress fails).
@@ -210,17 +206,14 @@ func (p *Publisher) AppendMessage(iov net.Buffers, typ uint8, ts uint32, payload
 		csid, prefix = csidData, setDataFrame
 	}
 	at := len(p.scratch)
-	p.scratch = appendHeader(p.scratch, csid, typ, ts, p.msid, len(prefix)+len(payload))
+	p.scratch = chunk.AppendHeader(p.scratch, csid, typ, ts, p.msid, len(prefix)+len(payload))
 	iov = append(iov, p.scratch[at:len(p.scratch):len(p.scratch)])
 	left := PublishChunkSize
 	for _, part := range [2][]byte{prefix, payload} {
 		for len(part) > 0 {
 			if left == 0 { // a type 3 header: the next chunk of the same message
 				at = len(p.scratch)
-				p.scratch = append(p.scratch, 3<<6|byte(csid))
-				if ts >= 0xffffff {
-					p.scratch = binary.BigEndian.AppendUint32(p.scratch, ts)
-				}
+				p.scratch = chunk.AppendContinuation(p.scratch, csid, ts)
 				iov = append(iov, p.scratch[at:len(p.scratch):len(p.scratch)])
 				left = PublishChunkSize
 			}
@@ -236,7 +229,7 @@ func (p *Publisher) AppendMessage(iov net.Buffers, typ uint8, ts uint32, payload
 // scratch.
 func (p *Publisher) appendControl(iov net.Buffers, typ uint8, body []byte) net.Buffers {
 	at := len(p.scratch)
-	p.scratch = appendMessage(p.scratch, csidControl, typ, 0, 0, body)
+	p.scratch = chunk.AppendMessage(p.scratch, csidControl, typ, 0, 0, body, PublishChunkSize)
 	return append(iov, p.scratch[at:len(p.scratch):len(p.scratch)])
 }
 
@@ -249,8 +242,8 @@ func (p *Publisher) Flushed() { p.scratch = p.scratch[:0] }
 // then the connection is closed.
 func (p *Publisher) EndMessages() []byte {
 	var b []byte
-	b = appendMessage(b, csidCommand, typeCommand, 0, 0, encodeCommand("FCUnpublish", 5, amfArgs{nil, p.name}))
-	b = appendMessage(b, csidCommand, typeCommand, 0, 0, encodeCommand("deleteStream", 6, amfArgs{nil, float64(p.msid)}))
+	b = chunk.AppendMessage(b, csidCommand, typeCommand, 0, 0, chunk.Command("FCUnpublish", 5, amfArgs{nil, p.name}), PublishChunkSize)
+	b = chunk.AppendMessage(b, csidCommand, typeCommand, 0, 0, chunk.Command("deleteStream", 6, amfArgs{nil, float64(p.msid)}), PublishChunkSize)
 	return b
 }
 
@@ -259,49 +252,3 @@ const (
 	typeUserControl = 4
 	typeCommand     = 20 // AMF0 command
 )
-
-// maxChunkHeader is the longest chunk header: basic header (1), type 0
-// message header (11), extended timestamp (4).
-const maxChunkHeader = 16
-
-// encodeCommand encodes an AMF0 command message's payload.
-func encodeCommand(name string, tx int64, body message.AMFConvertible) []byte {
-	var args, out bytes.Buffer
-	if err := message.EncodeBodyAnyValues(message.NewAMFEncoder(&args, message.EncodingTypeAMF0), body); err != nil {
-		panic(err) // our own bodies of strings, numbers and null: cannot fail
-	}
-	if err := message.NewEncoder(&out).Encode(&message.CommandMessage{
-		CommandName: name, TransactionID: tx, Encoding: message.EncodingTypeAMF0, Body: &args,
-	}); err != nil {
-		panic(err)
-	}
-	return out.Bytes()
-}
-
-// appendHeader appends a type 0 chunk header: basic header, timestamp
-// (0xffffff and the extended field from 2^24 ms on), length, type and
-// message stream id (little-endian, as the spec has it).
-func appendHeader(b []byte, csid int, typ uint8, ts, msid uint32, n int) []byte {
-	t24 := min(ts, 0xffffff)
-	b = append(b, byte(csid), byte(t24>>16), byte(t24>>8), byte(t24), byte(n>>16), byte(n>>8), byte(n), typ)
-	b = binary.LittleEndian.AppendUint32(b, msid)
-	if ts >= 0xffffff {
-		b = binary.BigEndian.AppendUint32(b, ts)
-	}
-	return b
-}
-
-// appendMessage appends a whole message with timestamp 0, chunked at
-// PublishChunkSize, copying body (for the few control and command
-// messages; media goes through AppendMessage).
-func appendMessage(b []byte, csid int, typ uint8, ts, msid uint32, body []byte) []byte {
-	b = appendHeader(b, csid, typ, ts, msid, len(body))
-	for {
-		n := min(len(body), PublishChunkSize)
-		b, body = append(b, body[:n]...), body[n:]
-		if len(body) == 0 {
-			return b
-		}
-		b = append(b, 3<<6|byte(csid))
-	}
-}
